@@ -1,0 +1,359 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { ResolvedConfig } from '../config';
+import type { TaskerEvents, TaskerEventPayload } from '../events/TaskerEvents';
+import type { HandlerRegistry } from '../registry';
+import type { ClaimedStep, Storage, StepWriteResult, TaskRecord } from '../storage';
+import type { TaskControl } from '../http/routes';
+import type { Json, Logger, RegisteredHandler } from '../types';
+import { PgNotifier, type Notice } from './notifier';
+import { runAttempt, type AttemptReport } from './runAttempt';
+import type { Knex } from 'knex';
+
+/** Why a running attempt's signal fired. */
+export type AbortReason = 'timeout' | 'cancelled' | 'lease_lost' | 'shutdown';
+
+interface Running {
+  step: ClaimedStep;
+  controller: AbortController;
+  reason: AbortReason | null;
+  done: Promise<void>;
+}
+
+/** Hooks for observability (metrics, tracing) around each attempt. */
+export interface EngineHooks {
+  onAttemptStart?(step: ClaimedStep, task: TaskRecord): (() => void) | void;
+  onAttemptEnd?(report: AttemptReport): void;
+}
+
+/**
+ * The worker inside the host process: claims ready steps with a lease, runs them up to the
+ * configured concurrency, writes outcomes fenced by the claim's token, and wakes at once when a
+ * local completion (or, on Postgres, a NOTIFY from another process) makes more steps ready.
+ */
+export class Engine implements TaskControl {
+  readonly workerId: string;
+  private readonly running = new Map<number, Running>();
+  private handlers = new Map<string, RegisteredHandler>();
+  private started = false;
+  private closing = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private retryTimer: { at: number; timer: NodeJS.Timeout } | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private reclaimTimer: NodeJS.Timeout | null = null;
+  private notifier: PgNotifier | null = null;
+  private closed: Promise<void> | null = null;
+  /** Set while the claim loop is failing (database down), for health checks. */
+  lastError: unknown = null;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly registry: HandlerRegistry,
+    private readonly events: TaskerEvents,
+    private readonly config: ResolvedConfig,
+    private readonly logger: Logger,
+    private readonly knex: Knex,
+    readonly hooks: EngineHooks = {},
+  ) {
+    this.workerId =
+      config.worker.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  }
+
+  /** True while the worker loop runs. */
+  get isRunning(): boolean {
+    return this.started && !this.closing;
+  }
+
+  /** Number of attempts running in this process. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** Re-reads the registry: this worker claims only the handler versions registered here. */
+  refreshHandlers(): void {
+    this.handlers = new Map(this.registry.all().map((h) => [h.fullName, h]));
+    if (this.started) this.wake();
+  }
+
+  /** Starts the claim loop, heartbeats, the lease reaper and (Postgres) LISTEN. */
+  async start(): Promise<void> {
+    if (this.started || this.closing) return;
+    this.started = true;
+    this.refreshHandlers();
+    const w = this.config.worker;
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), w.heartbeatMs);
+    this.reclaimTimer = setInterval(() => void this.reclaim(), w.reclaimIntervalMs);
+    this.heartbeatTimer.unref();
+    this.reclaimTimer.unref();
+    if (this.storage.capabilities.notifications) {
+      this.notifier = new PgNotifier(this.knex, (n) => this.onNotice(n), this.logger);
+      await this.notifier.start();
+    }
+    await this.reclaim();
+    this.wake();
+  }
+
+  /** Looks for ready steps now (coalesced with a pass already running). */
+  wake(): void {
+    if (!this.started || this.closing) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    void this.pump();
+  }
+
+  private onNotice(n: Notice): void {
+    if (n.kind === 'cancel') this.abortTask(n.taskId, 'cancelled');
+    else this.wake();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        const free = this.config.worker.concurrency - this.running.size;
+        if (free <= 0 || this.closing) break;
+        const now = Date.now();
+        const { steps, startedTaskIds } = await this.storage.claimSteps(
+          this.workerId,
+          [...this.handlers.keys()],
+          free,
+          now,
+          this.config.worker.leaseMs,
+        );
+        this.lastError = null;
+        for (const id of startedTaskIds) void this.emitTask('task.started', id);
+        for (const step of steps) this.launch(step);
+        if (steps.length === free) this.pumpAgain = true;
+        else if (steps.length === 0) await this.armRetryTimer(now);
+      } while (this.pumpAgain && !this.closing);
+    } catch (err) {
+      this.lastError = err;
+      this.logger.warn({ err }, 'claiming steps failed; will retry at the next poll');
+    } finally {
+      this.pumping = false;
+      this.armPoll();
+    }
+  }
+
+  private armPoll(): void {
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    if (this.closing) return;
+    this.pollTimer = setTimeout(() => this.wake(), this.config.worker.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  /** Wakes at the next scheduled retry when it is due before the next poll. */
+  private async armRetryTimer(now: number): Promise<void> {
+    const at = await this.storage.nextReadyAt([...this.handlers.keys()], now);
+    if (at === null || at - now >= this.config.worker.pollIntervalMs) return;
+    if (this.retryTimer && this.retryTimer.at <= at) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer.timer);
+    const timer = setTimeout(
+      () => {
+        this.retryTimer = null;
+        this.wake();
+      },
+      Math.max(0, at - now),
+    );
+    timer.unref();
+    this.retryTimer = { at, timer };
+  }
+
+  private launch(step: ClaimedStep): void {
+    const handler = this.handlers.get(step.handlerKey);
+    const controller = new AbortController();
+    const entry: Running = { step, controller, reason: null, done: Promise.resolve() };
+    this.running.set(step.id, entry);
+    entry.done = runAttempt({
+      step,
+      handler,
+      storage: this.storage,
+      events: this.events,
+      logger: this.logger,
+      retry: this.config.retry,
+      signal: controller.signal,
+      abortReason: () => entry.reason,
+      setTimeoutReason: () => {
+        entry.reason ??= 'timeout';
+        controller.abort(entry.reason);
+      },
+      hooks: this.hooks,
+    })
+      .then((write) => this.afterWrite(write))
+      .catch((err: unknown) => {
+        this.logger.error(
+          { err, taskId: step.taskId, step: step.name },
+          'attempt bookkeeping failed',
+        );
+      })
+      .finally(() => {
+        this.running.delete(step.id);
+        this.wake();
+      });
+  }
+
+  private afterWrite(write: StepWriteResult | null): void {
+    if (!write || !write.applied) return;
+    if (write.readyStepIds.length > 0) {
+      this.wake();
+      void this.notifyOthers({ kind: 'ready' });
+    }
+  }
+
+  private async notifyOthers(n: Notice): Promise<void> {
+    if (!this.notifier) return;
+    try {
+      await this.notifier.notify(n);
+    } catch (err) {
+      this.logger.debug({ err }, 'NOTIFY failed; other workers will see the change at their poll');
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.running.size === 0) return;
+    const leases = [...this.running.values()].map((r) => ({ id: r.step.id, fence: r.step.fence }));
+    try {
+      const lost = await this.storage.heartbeat(
+        this.workerId,
+        leases,
+        Date.now(),
+        this.config.worker.leaseMs,
+      );
+      for (const id of lost) {
+        const r = this.running.get(id);
+        if (r && !r.reason) {
+          r.reason = 'lease_lost';
+          r.controller.abort('lease_lost');
+        }
+      }
+    } catch (err) {
+      this.logger.warn({ err }, 'heartbeat failed');
+    }
+  }
+
+  private async reclaim(): Promise<void> {
+    try {
+      const ids = await this.storage.reclaimExpired(Date.now());
+      if (ids.length > 0) {
+        this.logger.info({ count: ids.length }, 'reclaimed steps whose lease expired');
+        this.wake();
+      }
+    } catch (err) {
+      this.logger.warn({ err }, 'lease reaper failed');
+    }
+  }
+
+  private abortTask(taskId: string, reason: AbortReason): void {
+    for (const r of this.running.values()) {
+      if (r.step.taskId === taskId && !r.reason) {
+        r.reason = reason;
+        r.controller.abort(reason);
+      }
+    }
+  }
+
+  private async emitTask(event: string, taskId: string, extra: Partial<TaskerEventPayload> = {}) {
+    try {
+      const t = await this.storage.getTask(taskId);
+      if (!t) return;
+      this.events.emit(event, {
+        event,
+        taskId,
+        namespace: t.namespace,
+        name: t.name,
+        version: t.version,
+        status: t.status,
+        at: new Date().toISOString(),
+        ...extra,
+      } satisfies TaskerEventPayload);
+    } catch (err) {
+      this.logger.debug({ err }, 'could not load task for an event');
+    }
+  }
+
+  async cancelTask(id: string): Promise<TaskRecord> {
+    const before = await this.storage.getSteps(id);
+    const task = await this.storage.cancelTask(id, Date.now());
+    this.abortTask(id, 'cancelled');
+    void this.notifyOthers({ kind: 'cancel', taskId: id });
+    const after = new Map((await this.storage.getSteps(id)).map((s) => [s.name, s.status]));
+    for (const s of before) {
+      if (s.status !== 'cancelled' && after.get(s.name) === 'cancelled') {
+        void this.emitTask('step.cancelled', id, { stepName: s.name, status: 'cancelled' });
+      }
+    }
+    void this.emitTask('task.cancelled', id);
+    return task;
+  }
+
+  async retryTask(id: string): Promise<TaskRecord> {
+    const { task } = await this.storage.retryTask(id, Date.now());
+    this.wake();
+    void this.notifyOthers({ kind: 'ready' });
+    return task;
+  }
+
+  async resolveStep(id: string, stepName: string, results: Json): Promise<TaskRecord> {
+    const r = await this.storage.resolveStep(id, stepName, results, Date.now());
+    void this.emitTask('step.resolved_manually', id, {
+      stepName,
+      status: 'resolved_manually',
+      results,
+    });
+    if (r.taskStatus === 'complete') void this.emitTask('task.completed', id);
+    this.afterWrite(r);
+    return r.task;
+  }
+
+  /**
+   * Stops claiming, lets running attempts finish for up to `shutdownTimeoutMs`, then aborts the
+   * rest (their signal fires with reason 'shutdown') and hands their leases back so another
+   * worker can run them at once. A second call returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closed ??= this.doClose();
+    return this.closed;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closing = true;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer.timer);
+    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    while (this.pumping) await new Promise((r) => setTimeout(r, 5));
+    const waitAll = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const timeout = (ms: number) =>
+      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
+    if (this.running.size > 0) {
+      const outcome = await Promise.race([
+        waitAll(),
+        timeout(this.config.worker.shutdownTimeoutMs),
+      ]);
+      if (outcome === 'timeout') {
+        const left = [...this.running.values()];
+        for (const r of left) {
+          r.reason ??= 'shutdown';
+          r.controller.abort('shutdown');
+        }
+        // Give aborted steps a moment to unwind, then release whatever is still leased.
+        await Promise.race([waitAll(), timeout(1000)]);
+        try {
+          await this.storage.releaseLeases(
+            this.workerId,
+            left.map((r) => ({ id: r.step.id, fence: r.step.fence })),
+            Date.now(),
+          );
+        } catch (err) {
+          this.logger.warn({ err }, 'could not release leases on shutdown; they will expire');
+        }
+      }
+    }
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.notifier) await this.notifier.stop();
+  }
+}

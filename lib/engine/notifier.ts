@@ -1,0 +1,95 @@
+import type { Knex } from 'knex';
+import type { Logger } from '../types';
+
+/** The Postgres channel idle workers listen on. */
+export const CHANNEL = 'tasker_engine';
+
+/** A wake-up sent between processes. */
+export type Notice = { kind: 'ready' } | { kind: 'cancel'; taskId: string };
+
+/**
+ * Cross-process wake-ups over Postgres LISTEN/NOTIFY. One dedicated connection listens; when it
+ * breaks (a database restart) it reconnects with backoff, and the workers' poll covers the gap.
+ */
+export class PgNotifier {
+  private conn: any = null;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelay = 250;
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly onNotice: (n: Notice) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts listening; resolves once the first LISTEN succeeded or failed (then it retries). */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const conn = await this.knex.client.acquireConnection();
+      if (this.stopped) {
+        await this.knex.client.releaseConnection(conn);
+        return;
+      }
+      this.conn = conn;
+      conn.on('notification', (msg: { channel: string; payload?: string }) => {
+        if (msg.channel !== CHANNEL) return;
+        const p = msg.payload ?? '';
+        if (p.startsWith('cancel:')) this.onNotice({ kind: 'cancel', taskId: p.slice(7) });
+        else this.onNotice({ kind: 'ready' });
+      });
+      const broken = (err?: unknown) => {
+        if (this.conn !== conn) return;
+        this.logger.warn({ err }, 'notification connection lost; reconnecting');
+        this.conn = null;
+        this.knex.client.releaseConnection(conn).catch(() => {});
+        this.scheduleReconnect();
+      };
+      conn.on('error', broken);
+      conn.on('end', broken);
+      await conn.query(`LISTEN ${CHANNEL}`);
+      this.retryDelay = 250;
+      // A wake-up may have been missed while disconnected.
+      this.onNotice({ kind: 'ready' });
+    } catch (err) {
+      this.logger.warn({ err }, 'could not LISTEN for notifications; will retry');
+      this.scheduleReconnect();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, this.retryDelay);
+    this.retryTimer.unref();
+    this.retryDelay = Math.min(this.retryDelay * 2, 5000);
+  }
+
+  /** Sends a notice to every listening process (this one included). */
+  async notify(n: Notice): Promise<void> {
+    const payload = n.kind === 'cancel' ? `cancel:${n.taskId}` : 'ready';
+    await this.knex.raw('SELECT pg_notify(?, ?)', [CHANNEL, payload]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const conn = this.conn;
+    this.conn = null;
+    if (conn) {
+      try {
+        await conn.query(`UNLISTEN ${CHANNEL}`);
+      } catch {
+        // The connection may already be gone; releasing it is all that matters.
+      }
+      await this.knex.client.releaseConnection(conn).catch(() => {});
+    }
+  }
+}

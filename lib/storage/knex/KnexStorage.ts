@@ -1,0 +1,260 @@
+import type { Knex } from 'knex';
+import { ConflictError } from '../../errors';
+import type { Json } from '../../types';
+import type {
+  AttemptOutcome,
+  ClaimedStep,
+  ClaimResult,
+  CreateTaskResult,
+  NewTask,
+  StatusCounts,
+  StepRecord,
+  StepWriteResult,
+  Storage,
+  StorageCapabilities,
+  TaskFilter,
+  TaskPage,
+  TaskRecord,
+  TransitionRecord,
+} from '../types';
+import { openConnection, type Connection, type StorageConfig } from './connection';
+import { applyMigrations, migrationStatus, TABLES } from './migrations';
+import { stepFromRow, taskFromRow, toJson, transitionFromRow, transitionRow } from './rows';
+import * as steps from './stepQueries';
+import * as control from './controlQueries';
+
+/** The Knex implementation of {@link Storage}, for SQLite (better-sqlite3) and Postgres (pg). */
+export class KnexStorage implements Storage {
+  readonly knex: Knex;
+  readonly capabilities: StorageCapabilities;
+  private readonly connection: Connection;
+  private closed = false;
+
+  constructor(config?: StorageConfig) {
+    this.connection = openConnection(config);
+    this.knex = this.connection.knex;
+    const pg = this.connection.dialect === 'postgres';
+    this.capabilities = { dialect: this.connection.dialect, multiProcess: pg, notifications: pg };
+  }
+
+  async migrate(): Promise<void> {
+    await applyMigrations(this.knex, this.connection.dialect);
+  }
+
+  migrationStatus(): Promise<{ applied: string[]; pending: string[] }> {
+    return migrationStatus(this.knex);
+  }
+
+  async ping(): Promise<void> {
+    await this.knex.raw('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.connection.owned) await this.knex.destroy();
+  }
+
+  async createTask(task: NewTask, now: number): Promise<CreateTaskResult> {
+    return this.knex.transaction(async (trx) => {
+      const row = {
+        id: task.id,
+        namespace: task.namespace,
+        name: task.name,
+        version: task.version,
+        status: 'pending',
+        context: toJson(task.context),
+        bypass_steps: toJson(task.bypassSteps),
+        idempotency_key: task.idempotencyKey,
+        request_hash: task.requestHash,
+        trace_context: task.traceContext ? toJson(task.traceContext) : null,
+        created_at: now,
+        updated_at: now,
+      };
+      if (task.idempotencyKey !== null) {
+        // The unique index decides between concurrent duplicates: the loser inserts nothing
+        // (after waiting for the winner's commit on Postgres) and reads the winner's task.
+        const inserted = await trx(TABLES.tasks)
+          .insert(row)
+          .onConflict('idempotency_key')
+          .ignore()
+          .returning('id');
+        if (inserted.length === 0) {
+          const existing = await trx(TABLES.tasks)
+            .where('idempotency_key', task.idempotencyKey)
+            .first();
+          const found = taskFromRow(existing);
+          if (found.requestHash !== task.requestHash) {
+            throw new ConflictError(
+              'IDEMPOTENCY_CONFLICT',
+              `Idempotency key '${task.idempotencyKey}' was already used with a different request`,
+              { task_id: found.id },
+            );
+          }
+          return { task: found, created: false };
+        }
+      } else {
+        await trx(TABLES.tasks).insert(row);
+      }
+      const stepRows = task.steps.map((s) => ({
+        task_id: task.id,
+        name: s.name,
+        position: s.position,
+        handler_key: `${task.namespace}.${task.name}@${task.version}`,
+        status: s.status,
+        depends_on: toJson(s.dependsOn),
+        pending_parents: s.pendingParents,
+        ready_at: s.status === 'pending' && s.pendingParents === 0 ? now : null,
+        max_attempts: s.maxAttempts,
+        skippable: s.skippable,
+        completed_at: s.status === 'skipped' ? now : null,
+        created_at: now,
+        updated_at: now,
+      }));
+      await trx.batchInsert(TABLES.steps, stepRows as any[], 200);
+      await trx.batchInsert(
+        TABLES.transitions,
+        [
+          transitionRow(task.id, null, null, 'pending', now),
+          ...task.steps.map((s) => transitionRow(task.id, s.name, null, s.status, now)),
+        ] as any[],
+        200,
+      );
+      const created = await trx(TABLES.tasks).where('id', task.id).first();
+      return { task: taskFromRow(created), created: true };
+    });
+  }
+
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    const row = await this.knex(TABLES.tasks).where('id', id).first();
+    return row ? taskFromRow(row) : undefined;
+  }
+
+  async getTaskByIdempotencyKey(key: string): Promise<TaskRecord | undefined> {
+    const row = await this.knex(TABLES.tasks).where('idempotency_key', key).first();
+    return row ? taskFromRow(row) : undefined;
+  }
+
+  async listTasks(filter: TaskFilter, page: number, perPage: number): Promise<TaskPage> {
+    const where = (q: Knex.QueryBuilder) => {
+      if (filter.namespace !== undefined) q.where('namespace', filter.namespace);
+      if (filter.name !== undefined) q.where('name', filter.name);
+      if (filter.version !== undefined) q.where('version', filter.version);
+      if (filter.status !== undefined) q.where('status', filter.status);
+      return q;
+    };
+    const [countRow, rows] = await Promise.all([
+      where(this.knex(TABLES.tasks)).count({ n: '*' }).first(),
+      where(this.knex(TABLES.tasks))
+        .select('*')
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(perPage)
+        .offset((page - 1) * perPage),
+    ]);
+    return { tasks: rows.map(taskFromRow), totalCount: Number(countRow?.n ?? 0) };
+  }
+
+  async getSteps(taskId: string): Promise<StepRecord[]> {
+    const rows = await this.knex(TABLES.steps).where('task_id', taskId).orderBy('position');
+    return rows.map(stepFromRow);
+  }
+
+  async getStepsForTasks(taskIds: string[]): Promise<StepRecord[]> {
+    if (taskIds.length === 0) return [];
+    const rows = await this.knex(TABLES.steps)
+      .whereIn('task_id', taskIds)
+      .orderBy([{ column: 'task_id' }, { column: 'position' }]);
+    return rows.map(stepFromRow);
+  }
+
+  async getTransitions(taskId: string, stepName?: string): Promise<TransitionRecord[]> {
+    const q = this.knex(TABLES.transitions).where('task_id', taskId).orderBy('id');
+    if (stepName !== undefined) q.where('step_name', stepName);
+    return (await q).map(transitionFromRow);
+  }
+
+  async statusCounts(now: number): Promise<StatusCounts> {
+    const [taskRows, stepRows, retryRow, oldestRow] = await Promise.all([
+      this.knex(TABLES.tasks).select('status').count({ n: '*' }).groupBy('status'),
+      this.knex(TABLES.steps).select('status').count({ n: '*' }).groupBy('status'),
+      this.knex(TABLES.steps)
+        .whereNotNull('ready_at')
+        .where('status', 'error')
+        .count({ n: '*' })
+        .first(),
+      this.knex(TABLES.steps)
+        .whereNotNull('ready_at')
+        .where('ready_at', '<=', now)
+        .min({ t: 'ready_at' })
+        .first(),
+    ]);
+    const tally = (rows: any[]) =>
+      Object.fromEntries(rows.map((r) => [r.status as string, Number(r.n)]));
+    const oldest = oldestRow?.t === null || oldestRow?.t === undefined ? null : Number(oldestRow.t);
+    return {
+      tasks: tally(taskRows),
+      steps: tally(stepRows),
+      retriesPending: Number(retryRow?.n ?? 0),
+      oldestReadyWaitMs: oldest === null ? 0 : Math.max(0, now - oldest),
+    };
+  }
+
+  claimSteps(
+    owner: string,
+    handlerKeys: string[],
+    limit: number,
+    now: number,
+    leaseMs: number,
+  ): Promise<ClaimResult> {
+    return steps.claimSteps(this.knex, this.capabilities, owner, handlerKeys, limit, now, leaseMs);
+  }
+
+  heartbeat(
+    owner: string,
+    leases: { id: number; fence: number }[],
+    now: number,
+    leaseMs: number,
+  ): Promise<number[]> {
+    return steps.heartbeat(this.knex, owner, leases, now, leaseMs);
+  }
+
+  finishAttempt(step: ClaimedStep, outcome: AttemptOutcome, now: number): Promise<StepWriteResult> {
+    return steps.finishAttempt(this.knex, step, outcome, now);
+  }
+
+  reclaimExpired(now: number): Promise<number[]> {
+    return steps.reclaimExpired(this.knex, this.capabilities, now);
+  }
+
+  releaseLeases(
+    owner: string,
+    leases: { id: number; fence: number }[],
+    now: number,
+  ): Promise<void> {
+    return steps.releaseLeases(this.knex, owner, leases, now);
+  }
+
+  nextReadyAt(handlerKeys: string[], now: number): Promise<number | null> {
+    return steps.nextReadyAt(this.knex, handlerKeys, now);
+  }
+
+  cancelTask(id: string, now: number): Promise<TaskRecord> {
+    return control.cancelTask(this.knex, this.capabilities, id, now);
+  }
+
+  retryTask(id: string, now: number): Promise<{ task: TaskRecord; readyStepIds: number[] }> {
+    return control.retryTask(this.knex, this.capabilities, id, now);
+  }
+
+  resolveStep(
+    taskId: string,
+    stepName: string,
+    results: Json,
+    now: number,
+  ): Promise<StepWriteResult & { task: TaskRecord }> {
+    return control.resolveStep(this.knex, this.capabilities, taskId, stepName, results, now);
+  }
+}

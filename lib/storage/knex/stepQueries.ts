@@ -1,0 +1,263 @@
+import type { Knex } from 'knex';
+import type {
+  AttemptOutcome,
+  ClaimedStep,
+  ClaimResult,
+  StepError,
+  StepWriteResult,
+  StorageCapabilities,
+} from '../types';
+import { TABLES } from './migrations';
+import { advanceTask } from './progress';
+import { stepFromRow, toJson, transitionRow } from './rows';
+
+/**
+ * Claims claimable steps. The candidate query reads only the partial index on `ready_at`
+ * (rows that are claimable or scheduled); on Postgres `FOR UPDATE SKIP LOCKED` lets several
+ * processes claim at once without waiting on each other. Each claim bumps the fencing token.
+ */
+export async function claimSteps(
+  knex: Knex,
+  caps: StorageCapabilities,
+  owner: string,
+  handlerKeys: string[],
+  limit: number,
+  now: number,
+  leaseMs: number,
+): Promise<ClaimResult> {
+  const none: ClaimResult = { steps: [], startedTaskIds: [] };
+  if (handlerKeys.length === 0 || limit <= 0) return none;
+  return knex.transaction(async (trx) => {
+    const candidates = trx(TABLES.steps)
+      .select('id', 'status', 'task_id')
+      .whereNotNull('ready_at')
+      .where('ready_at', '<=', now)
+      .whereIn('handler_key', handlerKeys)
+      .orderBy('ready_at')
+      .limit(limit);
+    if (caps.dialect === 'postgres') candidates.forUpdate().skipLocked();
+    const picked: { id: number; status: string; task_id: string }[] = await candidates;
+    if (picked.length === 0) return none;
+    const ids = picked.map((p) => Number(p.id));
+    await trx(TABLES.steps)
+      .whereIn('id', ids)
+      .update({
+        status: 'in_progress',
+        attempts: trx.raw('attempts + 1'),
+        fence: trx.raw('fence + 1'),
+        lease_owner: owner,
+        lease_expires_at: now + leaseMs,
+        ready_at: null,
+        next_retry_at: null,
+        started_at: trx.raw('COALESCE(started_at, ?)', [now]),
+        updated_at: now,
+      });
+    const claimed = (await trx(TABLES.steps).whereIn('id', ids)).map(stepFromRow);
+    const fromById = new Map(picked.map((p) => [Number(p.id), p.status]));
+    await trx.batchInsert(
+      TABLES.transitions,
+      claimed.map((s) =>
+        transitionRow(s.taskId, s.name, fromById.get(s.id) ?? null, 'in_progress', now, s.attempts),
+      ) as any[],
+      200,
+    );
+    const taskIds = [...new Set(claimed.map((s) => s.taskId))];
+    const started: { id: string }[] = await trx(TABLES.tasks)
+      .whereIn('id', taskIds)
+      .whereIn('status', ['pending', 'error'])
+      .select('id', 'status');
+    if (started.length > 0) {
+      await trx(TABLES.tasks)
+        .whereIn(
+          'id',
+          started.map((t) => t.id),
+        )
+        .update({
+          status: 'in_progress',
+          started_at: trx.raw('COALESCE(started_at, ?)', [now]),
+          updated_at: now,
+        });
+      await trx.batchInsert(
+        TABLES.transitions,
+        started.map((t: any) => transitionRow(t.id, null, t.status, 'in_progress', now)) as any[],
+        200,
+      );
+    }
+    return {
+      steps: claimed.sort((a, b) => a.id - b.id),
+      startedTaskIds: started.map((t) => t.id),
+    };
+  });
+}
+
+/** Extends leases this owner still holds; returns the ids it no longer holds. */
+export async function heartbeat(
+  knex: Knex,
+  owner: string,
+  leases: { id: number; fence: number }[],
+  now: number,
+  leaseMs: number,
+): Promise<number[]> {
+  if (leases.length === 0) return [];
+  const ids = leases.map((l) => l.id);
+  await knex(TABLES.steps)
+    .whereIn('id', ids)
+    .where({ lease_owner: owner, status: 'in_progress' })
+    .update({ lease_expires_at: now + leaseMs });
+  const rows = await knex(TABLES.steps)
+    .select('id', 'fence', 'status', 'lease_owner')
+    .whereIn('id', ids);
+  const held = new Set(
+    rows
+      .filter((r: any) => r.status === 'in_progress' && r.lease_owner === owner)
+      .map((r: any) => `${Number(r.id)}:${Number(r.fence)}`),
+  );
+  return leases.filter((l) => !held.has(`${l.id}:${l.fence}`)).map((l) => l.id);
+}
+
+/**
+ * Writes the outcome of an attempt, fenced: the update matches only while the step is still
+ * in_progress under the same token, so a worker whose lease expired cannot overwrite the
+ * attempt of the worker that took the step over.
+ */
+export async function finishAttempt(
+  knex: Knex,
+  step: ClaimedStep,
+  outcome: AttemptOutcome,
+  now: number,
+): Promise<StepWriteResult> {
+  return knex.transaction(async (trx) => {
+    const fenced = () =>
+      trx(TABLES.steps).where({ id: step.id, fence: step.fence, status: 'in_progress' });
+    const release = { lease_owner: null, lease_expires_at: null, updated_at: now };
+    let status: 'complete' | 'error' | 'skipped';
+    let error: StepError | null = null;
+    let update: Record<string, unknown>;
+    if (outcome.kind === 'complete') {
+      status = 'complete';
+      update = { ...release, status, results: toJson(outcome.results), completed_at: now };
+    } else {
+      error = outcome.error;
+      const skip = outcome.retryAt === null && step.skippable;
+      status = skip ? 'skipped' : 'error';
+      update = {
+        ...release,
+        status,
+        failures: trx.raw('failures + 1'),
+        last_error: toJson(outcome.error),
+        next_retry_at: outcome.retryAt,
+        ready_at: outcome.retryAt,
+        completed_at: skip ? now : null,
+      };
+    }
+    const n = await fenced().update(update);
+    if (n === 0) return { applied: false, readyStepIds: [] };
+    await trx(TABLES.transitions).insert(
+      transitionRow(step.taskId, step.name, 'in_progress', status, now, step.attempts, error),
+    );
+    if (status === 'error' && outcome.kind === 'failed' && outcome.retryAt !== null) {
+      return { applied: true, status, readyStepIds: [] };
+    }
+    const advanced = await advanceTask(
+      trx,
+      step.taskId,
+      status === 'error' ? null : step.name,
+      now,
+    );
+    return { applied: true, status, ...advanced };
+  });
+}
+
+/** Makes steps whose lease expired claimable again (their worker died or stalled). */
+export async function reclaimExpired(
+  knex: Knex,
+  caps: StorageCapabilities,
+  now: number,
+): Promise<number[]> {
+  return knex.transaction(async (trx) => {
+    const q = trx(TABLES.steps)
+      .select('id', 'task_id', 'name', 'attempts')
+      .whereNotNull('lease_expires_at')
+      .where('lease_expires_at', '<', now)
+      .where('status', 'in_progress')
+      .limit(500);
+    if (caps.dialect === 'postgres') q.forUpdate().skipLocked();
+    const rows: any[] = await q;
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => Number(r.id));
+    await trx(TABLES.steps)
+      .whereIn('id', ids)
+      .update({
+        status: 'pending',
+        ready_at: now,
+        fence: trx.raw('fence + 1'),
+        lease_owner: null,
+        lease_expires_at: null,
+        updated_at: now,
+      });
+    await trx.batchInsert(
+      TABLES.transitions,
+      rows.map((r) =>
+        transitionRow(r.task_id, r.name, 'in_progress', 'pending', now, Number(r.attempts), {
+          message: 'Lease expired: the worker stopped heartbeating',
+          class: 'LeaseExpired',
+          code: 'LEASE_LOST',
+          attempt: Number(r.attempts),
+        }),
+      ) as any[],
+      200,
+    );
+    return ids;
+  });
+}
+
+/** Hands this owner's leased steps back for another attempt (graceful shutdown). */
+export async function releaseLeases(
+  knex: Knex,
+  owner: string,
+  leases: { id: number; fence: number }[],
+  now: number,
+): Promise<void> {
+  if (leases.length === 0) return;
+  await knex.transaction(async (trx) => {
+    for (const l of leases) {
+      const row = await trx(TABLES.steps)
+        .where({ id: l.id, fence: l.fence, status: 'in_progress', lease_owner: owner })
+        .first();
+      if (!row) continue;
+      await trx(TABLES.steps)
+        .where({ id: l.id, fence: l.fence })
+        .update({
+          status: 'pending',
+          ready_at: now,
+          fence: trx.raw('fence + 1'),
+          lease_owner: null,
+          lease_expires_at: null,
+          updated_at: now,
+        });
+      await trx(TABLES.transitions).insert(
+        transitionRow(row.task_id, row.name, 'in_progress', 'pending', now, Number(row.attempts), {
+          message: 'Worker shut down during the attempt',
+          class: 'WorkerShutdown',
+          attempt: Number(row.attempts),
+        }),
+      );
+    }
+  });
+}
+
+/** The earliest future `ready_at` among the given handler keys (a scheduled retry). */
+export async function nextReadyAt(
+  knex: Knex,
+  handlerKeys: string[],
+  now: number,
+): Promise<number | null> {
+  if (handlerKeys.length === 0) return null;
+  const row = await knex(TABLES.steps)
+    .whereNotNull('ready_at')
+    .where('ready_at', '>', now)
+    .whereIn('handler_key', handlerKeys)
+    .min({ t: 'ready_at' })
+    .first();
+  return row?.t === null || row?.t === undefined ? null : Number(row.t);
+}
