@@ -19,6 +19,7 @@ import type {
 } from '../types';
 import { openConnection, type Connection, type StorageConfig } from './connection';
 import { applyMigrations, migrationStatus, TABLES } from './migrations';
+import { transaction } from './tx';
 import { stepFromRow, taskFromRow, toJson, transitionFromRow, transitionRow } from './rows';
 import * as steps from './stepQueries';
 import * as control from './controlQueries';
@@ -56,7 +57,7 @@ export class KnexStorage implements Storage {
   }
 
   async createTask(task: NewTask, now: number): Promise<CreateTaskResult> {
-    return this.knex.transaction(async (trx) => {
+    return transaction(this.knex, async (trx) => {
       const row = {
         id: task.id,
         namespace: task.namespace,

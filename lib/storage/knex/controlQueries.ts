@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { ConflictError, NotFoundError, taskNotFound } from '../../errors';
 import type { Json } from '../../types';
 import type { StepWriteResult, StorageCapabilities, TaskRecord } from '../types';
+import { transaction } from './tx';
 import { TABLES } from './migrations';
 import { advanceTask } from './progress';
 import { stepFromRow, taskFromRow, toJson, transitionRow } from './rows';
@@ -33,7 +34,7 @@ export async function cancelTask(
   id: string,
   now: number,
 ): Promise<TaskRecord> {
-  return knex.transaction(async (trx) => {
+  return transaction(knex, async (trx) => {
     const task = await lockTask(trx, caps, id);
     if (!['pending', 'in_progress', 'error'].includes(task.status)) {
       throw invalid(`Task '${id}' is ${task.status} and cannot be cancelled`);
@@ -86,7 +87,7 @@ export async function retryTask(
   id: string,
   now: number,
 ): Promise<{ task: TaskRecord; readyStepIds: number[] }> {
-  return knex.transaction(async (trx) => {
+  return transaction(knex, async (trx) => {
     const task = await lockTask(trx, caps, id);
     const failed = (await trx(TABLES.steps).where({ task_id: id, status: 'error' }))
       .map(stepFromRow)
@@ -128,7 +129,7 @@ export async function resolveStep(
   results: Json,
   now: number,
 ): Promise<StepWriteResult & { task: TaskRecord }> {
-  return knex.transaction(async (trx) => {
+  return transaction(knex, async (trx) => {
     const task = await lockTask(trx, caps, taskId);
     const row = await trx(TABLES.steps).where({ task_id: taskId, name: stepName }).first();
     if (!row) {

@@ -10,6 +10,19 @@ export function isStepDone(status: string): boolean {
   return DONE.has(status);
 }
 
+/**
+ * Takes the task row's lock (Postgres; SQLite has one writer anyway). Every transaction that
+ * changes a task's steps takes it first, so lock order is always task, then steps.
+ */
+export async function lockTaskRow(trx: Knex.Transaction, taskId: string): Promise<void> {
+  if (
+    trx.client.config.client === 'pg' ||
+    (trx.client as { dialect?: string }).dialect === 'postgresql'
+  ) {
+    await trx.raw(`SELECT id FROM ${TABLES.tasks} WHERE id = ? FOR UPDATE`, [taskId]);
+  }
+}
+
 interface SiblingRow {
   id: number;
   name: string;

@@ -7,8 +7,9 @@ import type {
   StepWriteResult,
   StorageCapabilities,
 } from '../types';
+import { transaction } from './tx';
 import { TABLES } from './migrations';
-import { advanceTask } from './progress';
+import { advanceTask, lockTaskRow } from './progress';
 import { stepFromRow, toJson, transitionRow } from './rows';
 
 /**
@@ -27,7 +28,7 @@ export async function claimSteps(
 ): Promise<ClaimResult> {
   const none: ClaimResult = { steps: [], startedTaskIds: [] };
   if (handlerKeys.length === 0 || limit <= 0) return none;
-  return knex.transaction(async (trx) => {
+  return transaction(knex, async (trx) => {
     const candidates = trx(TABLES.steps)
       .select('id', 'status', 'task_id')
       .whereNotNull('ready_at')
@@ -62,10 +63,14 @@ export async function claimSteps(
       200,
     );
     const taskIds = [...new Set(claimed.map((s) => s.taskId))];
-    const started: { id: string }[] = await trx(TABLES.tasks)
+    const startedQuery = trx(TABLES.tasks)
       .whereIn('id', taskIds)
-      .whereIn('status', ['pending', 'error'])
+      .where('status', 'pending')
       .select('id', 'status');
+    // A task row locked by an operator action or a completion is left alone here (its
+    // settlement moves it to in_progress); waiting for it could deadlock with the step locks.
+    if (caps.dialect === 'postgres') startedQuery.forUpdate().skipLocked();
+    const started: { id: string }[] = await startedQuery;
     if (started.length > 0) {
       await trx(TABLES.tasks)
         .whereIn(
@@ -126,7 +131,11 @@ export async function finishAttempt(
   outcome: AttemptOutcome,
   now: number,
 ): Promise<StepWriteResult> {
-  return knex.transaction(async (trx) => {
+  return transaction(knex, async (trx) => {
+    // Lock order everywhere is task row, then step rows: two steps of one task finishing at
+    // once settle the task one after the other (each sees the other's committed status), and
+    // an operator's cancel cannot deadlock with a completion.
+    await lockTaskRow(trx, step.taskId);
     const fenced = () =>
       trx(TABLES.steps).where({ id: step.id, fence: step.fence, status: 'in_progress' });
     const release = { lease_owner: null, lease_expires_at: null, updated_at: now };
@@ -174,7 +183,7 @@ export async function reclaimExpired(
   caps: StorageCapabilities,
   now: number,
 ): Promise<number[]> {
-  return knex.transaction(async (trx) => {
+  return transaction(knex, async (trx) => {
     const q = trx(TABLES.steps)
       .select('id', 'task_id', 'name', 'attempts')
       .whereNotNull('lease_expires_at')
@@ -219,7 +228,7 @@ export async function releaseLeases(
   now: number,
 ): Promise<void> {
   if (leases.length === 0) return;
-  await knex.transaction(async (trx) => {
+  await transaction(knex, async (trx) => {
     for (const l of leases) {
       const row = await trx(TABLES.steps)
         .where({ id: l.id, fence: l.fence, status: 'in_progress', lease_owner: owner })

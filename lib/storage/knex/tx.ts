@@ -1,0 +1,22 @@
+import type { Knex } from 'knex';
+
+// Postgres aborts one side of a deadlock (40P01) or a serialisation conflict (40001); the
+// transaction did nothing and is safe to run again.
+const RETRYABLE = new Set(['40P01', '40001']);
+
+/** Runs `fn` in a transaction, retrying it a few times when Postgres reports a deadlock. */
+export async function transaction<T>(
+  knex: Knex,
+  fn: (trx: Knex.Transaction) => Promise<T>,
+  attempts = 5,
+): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await knex.transaction(fn);
+    } catch (err) {
+      const code = (err as { code?: string } | null)?.code;
+      if (i >= attempts || !code || !RETRYABLE.has(code)) throw err;
+      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 20));
+    }
+  }
+}
