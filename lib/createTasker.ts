@@ -6,7 +6,7 @@ import { TaskerError } from './errors';
 import { TaskerEvents } from './events/TaskerEvents';
 import { createRouter, type RouterExtension } from './http/router';
 import { HandlerRegistry } from './registry';
-import { KnexStorage, type Storage, type TaskRecord } from './storage';
+import { KnexStorage, type TaskRecord } from './storage';
 import { TaskService } from './tasks/TaskService';
 import type { Json, HandlerDefinition, NamespaceDefinition, RegisteredHandler } from './types';
 import { VERSION } from './version';
@@ -50,8 +50,8 @@ export interface Tasker extends Router {
   readonly events: TaskerEvents;
   /** The handler registry. */
   readonly registry: HandlerRegistry;
-  /** The storage backend. */
-  readonly storage: Storage;
+  /** The storage backend (Knex on SQLite or Postgres; `storage.knex` is the Knex instance). */
+  readonly storage: KnexStorage;
   /** The worker of this process. */
   readonly engine: Engine;
   /** The configuration in force. */

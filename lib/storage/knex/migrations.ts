@@ -39,9 +39,11 @@ export const MIGRATIONS: Migration[] = [
         t.bigInteger('updated_at').notNullable();
         t.bigInteger('started_at').nullable();
         t.bigInteger('completed_at').nullable();
-        t.index(['created_at'], 'tasker_tasks_created_at_idx');
-        t.index(['status', 'created_at'], 'tasker_tasks_status_idx');
-        t.index(['namespace', 'name', 'version', 'created_at'], 'tasker_tasks_handler_idx');
+        // Every index ends in (created_at, id): GET /tasks pages newest first with that order.
+        t.index(['created_at', 'id'], 'tasker_tasks_created_at_idx');
+        t.index(['status', 'created_at', 'id'], 'tasker_tasks_status_idx');
+        t.index(['namespace', 'name', 'version', 'created_at', 'id'], 'tasker_tasks_handler_idx');
+        t.index(['namespace', 'created_at', 'id'], 'tasker_tasks_namespace_idx');
       });
       await trx.schema.createTable(TABLES.steps, (t) => {
         t.bigIncrements('id').primary();
