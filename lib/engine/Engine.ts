@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { ResolvedConfig } from '../config';
 import type { TaskerEvents, TaskerEventPayload } from '../events/TaskerEvents';
 import type { HandlerRegistry } from '../registry';
-import type { ClaimedStep, Storage, StepWriteResult, TaskRecord } from '../storage';
+import type { AttemptOutcome, ClaimedStep, Storage, StepWriteResult, TaskRecord } from '../storage';
 import type { TaskControl } from '../http/routes';
 import type { Json, Logger, RegisteredHandler } from '../types';
 import { PgNotifier, type Notice } from './notifier';
@@ -12,6 +12,12 @@ import type { Knex } from 'knex';
 
 /** Why a running attempt's signal fired. */
 export type AbortReason = 'timeout' | 'cancelled' | 'lease_lost' | 'shutdown';
+
+interface PendingWrite {
+  item: { step: ClaimedStep; outcome: AttemptOutcome; children: string[] };
+  resolve(r: StepWriteResult): void;
+  reject(err: unknown): void;
+}
 
 interface Running {
   step: ClaimedStep;
@@ -44,6 +50,9 @@ export class Engine implements TaskControl {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private reclaimTimer: NodeJS.Timeout | null = null;
   private notifier: PgNotifier | null = null;
+  private readonly writeQueue: PendingWrite[] = [];
+  private writing = false;
+  private notifyScheduled = false;
   private closed: Promise<void> | null = null;
   /** Set while the claim loop is failing (database down), for health checks. */
   lastError: unknown = null;
@@ -126,8 +135,17 @@ export class Engine implements TaskControl {
           this.config.worker.leaseMs,
         );
         this.lastError = null;
-        for (const id of startedTaskIds) void this.emitTask('task.started', id);
-        for (const step of steps) this.launch(step);
+        for (const id of startedTaskIds) {
+          const step = steps.find((st) => st.taskId === id);
+          if (step) this.emitStarted(step);
+        }
+        if (steps.length > 0) {
+          // One read per claim, not per step: the tasks and their finished steps' results.
+          const inputs = await this.storage.loadAttemptInputs(steps.map((s) => s.taskId));
+          for (const step of steps) {
+            this.launch(step, inputs.tasks.get(step.taskId), inputs.results.get(step.taskId));
+          }
+        }
         if (steps.length === free) this.pumpAgain = true;
         else if (steps.length === 0) await this.armRetryTimer(now);
       } while (this.pumpAgain && !this.closing);
@@ -164,15 +182,22 @@ export class Engine implements TaskControl {
     this.retryTimer = { at, timer };
   }
 
-  private launch(step: ClaimedStep): void {
+  private launch(
+    step: ClaimedStep,
+    task: TaskRecord | undefined,
+    finished: Map<string, Json | null> | undefined,
+  ): void {
     const handler = this.handlers.get(step.handlerKey);
+    const children = handler?.children.get(step.name) ?? [];
     const controller = new AbortController();
     const entry: Running = { step, controller, reason: null, done: Promise.resolve() };
     this.running.set(step.id, entry);
     entry.done = runAttempt({
       step,
       handler,
-      storage: this.storage,
+      task,
+      finished,
+      write: (outcome) => this.enqueueWrite({ step, outcome, children }),
       events: this.events,
       logger: this.logger,
       retry: this.config.retry,
@@ -197,12 +222,67 @@ export class Engine implements TaskControl {
       });
   }
 
+  /**
+   * Queues an attempt's outcome. One batch is written at a time; outcomes that arrive while it
+   * is in flight go into the next, so under load many steps share one transaction, and when idle
+   * a single outcome is written at once (no timer).
+   */
+  private enqueueWrite(item: PendingWrite['item']): Promise<StepWriteResult> {
+    return new Promise((resolve, reject) => {
+      this.writeQueue.push({ item, resolve, reject });
+      if (!this.writing) void this.flushWrites();
+    });
+  }
+
+  private async flushWrites(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.writeQueue.length > 0) {
+        const batch = this.writeQueue.splice(0, 200);
+        try {
+          const results = await this.storage.finishAttempts(
+            batch.map((b) => b.item),
+            Date.now(),
+          );
+          batch.forEach((b, i) => b.resolve(results[i]));
+        } catch (err) {
+          // Nothing was written: the steps stay leased and are retried when the lease expires.
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
   private afterWrite(write: StepWriteResult | null): void {
     if (!write || !write.applied) return;
     if (write.readyStepIds.length > 0) {
       this.wake();
-      void this.notifyOthers({ kind: 'ready' });
+      // One NOTIFY per tick, however many completions made steps ready in it.
+      if (this.notifier && !this.notifyScheduled) {
+        this.notifyScheduled = true;
+        setImmediate(() => {
+          this.notifyScheduled = false;
+          void this.notifyOthers({ kind: 'ready' });
+        });
+      }
     }
+  }
+
+  /** task.started, from the registered handler of the claimed row, without a read. */
+  private emitStarted(step: ClaimedStep): void {
+    const h = this.handlers.get(step.handlerKey);
+    if (!h) return;
+    this.events.emit('task.started', {
+      event: 'task.started',
+      taskId: step.taskId,
+      namespace: h.namespace,
+      name: h.name,
+      version: h.version,
+      status: 'in_progress',
+      at: new Date().toISOString(),
+    } satisfies TaskerEventPayload);
   }
 
   private async notifyOthers(n: Notice): Promise<void> {

@@ -31,9 +31,23 @@ export class PgNotifier {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     try {
-      const conn = await this.knex.client.acquireConnection();
+      // A client of its own, outside the pool: LISTEN holds its connection for as long as the
+      // worker runs, which would starve a small pool (max 1 would deadlock the engine).
+      const client = this.knex.client as {
+        driver: { Client: new (c: unknown) => any };
+        connectionSettings: unknown;
+      };
+      const conn = new client.driver.Client(client.connectionSettings);
+      // An error before the handlers below are attached must not become an uncaught 'error'.
+      conn.on('error', () => {});
+      try {
+        await conn.connect();
+      } catch (err) {
+        await conn.end().catch(() => {});
+        throw err;
+      }
       if (this.stopped) {
-        await this.knex.client.releaseConnection(conn);
+        await conn.end().catch(() => {});
         return;
       }
       this.conn = conn;
@@ -47,7 +61,7 @@ export class PgNotifier {
         if (this.conn !== conn) return;
         this.logger.warn({ err }, 'notification connection lost; reconnecting');
         this.conn = null;
-        this.knex.client.releaseConnection(conn).catch(() => {});
+        conn.end().catch(() => {});
         this.scheduleReconnect();
       };
       conn.on('error', broken);
@@ -89,7 +103,7 @@ export class PgNotifier {
       } catch {
         // The connection may already be gone; releasing it is all that matters.
       }
-      await this.knex.client.releaseConnection(conn).catch(() => {});
+      await conn.end().catch(() => {});
     }
   }
 }

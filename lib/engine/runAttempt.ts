@@ -5,7 +5,6 @@ import type {
   AttemptOutcome,
   ClaimedStep,
   StepError,
-  Storage,
   StepWriteResult,
   TaskRecord,
 } from '../storage';
@@ -19,8 +18,11 @@ export interface AttemptReport {
   task: TaskRecord | undefined;
   outcome: 'complete' | 'retry' | 'failed' | 'skipped' | 'discarded';
   durationMs: number;
-  /** Milliseconds between the step becoming claimable and the attempt starting. */
-  queueWaitMs: number;
+  /**
+   * Milliseconds between the step becoming claimable and its claim; null when the claimed row
+   * cannot tell (see {@link queueWaitOf}).
+   */
+  queueWaitMs: number | null;
   error?: StepError;
 }
 
@@ -28,7 +30,12 @@ export interface AttemptReport {
 export interface AttemptInput {
   step: ClaimedStep;
   handler: RegisteredHandler | undefined;
-  storage: Storage;
+  /** The step's task, loaded with the claim (undefined if it vanished). */
+  task: TaskRecord | undefined;
+  /** Results of the task's finished steps by name. */
+  finished: Map<string, Json | null> | undefined;
+  /** Writes the outcome (the engine batches these). */
+  write(outcome: AttemptOutcome): Promise<StepWriteResult>;
   events: TaskerEvents;
   logger: Logger;
   retry: Required<RetryConfig>;
@@ -57,20 +64,28 @@ function toStepError(err: unknown, attempt: number): StepError {
 }
 
 /**
+ * How long a step waited to be claimed, when the claimed row tells: the first attempt of a step
+ * with no parent to wait for (a root, or all parents bypassed) became claimable when its task
+ * was created. Otherwise null: the claim clears `ready_at`, so retries, reclaimed leases and
+ * steps released by a parent are not measured.
+ */
+export function queueWaitOf(step: ClaimedStep, task: TaskRecord | undefined): number | null {
+  if (step.attempts !== 1 || step.startedAt === null) return null;
+  if (!step.dependsOn.every((p) => task?.bypassSteps.includes(p))) return null;
+  return Math.max(0, step.startedAt - step.createdAt);
+}
+
+/**
  * Runs one attempt of a claimed step and writes its outcome. Returns the storage write, or null
  * when nothing was written (shutdown hands the lease back instead; a cancelled task or a lost
  * lease means another writer owns the step now).
  */
 export async function runAttempt(input: AttemptInput): Promise<StepWriteResult | null> {
-  const { step, handler, storage, events, signal } = input;
+  const { step, handler, task, events, signal } = input;
   const started = Date.now();
   const template = handler?.stepsByName.get(step.name);
   const log = input.logger.child({ taskId: step.taskId, step: step.name, attempt: step.attempts });
 
-  const [task, siblings] = await Promise.all([
-    storage.getTask(step.taskId),
-    storage.getSteps(step.taskId),
-  ]);
   const base = {
     taskId: step.taskId,
     namespace: task?.namespace ?? '',
@@ -92,9 +107,10 @@ export async function runAttempt(input: AttemptInput): Promise<StepWriteResult |
         `Step '${step.name}' of handler '${step.handlerKey}' is not registered in this process`,
       );
     }
-    const parents = new Set(template.dependsOn);
     const dependencies: Record<string, Json | null> = {};
-    for (const s of siblings) if (parents.has(s.name)) dependencies[s.name] = s.results;
+    for (const parent of template.dependsOn) {
+      dependencies[parent] = input.finished?.get(parent) ?? null;
+    }
     const ctx: StepContext = {
       task: {
         id: task.id,
@@ -151,7 +167,7 @@ export async function runAttempt(input: AttemptInput): Promise<StepWriteResult |
         task,
         outcome: 'discarded',
         durationMs: Date.now() - started,
-        queueWaitMs: 0,
+        queueWaitMs: queueWaitOf(step, task),
       });
       if (typeof endSpan === 'function') endSpan();
       return null;
@@ -169,13 +185,13 @@ export async function runAttempt(input: AttemptInput): Promise<StepWriteResult |
     if (timer) clearTimeout(timer);
   }
 
-  const write = await storage.finishAttempt(step, outcome, Date.now());
+  const write = await input.write(outcome);
   const report: AttemptReport = {
     step,
     task,
     outcome: 'discarded',
     durationMs: Date.now() - started,
-    queueWaitMs: 0,
+    queueWaitMs: queueWaitOf(step, task),
   };
   if (!write.applied) {
     log.info('attempt result discarded: the lease was lost or the task was cancelled');

@@ -155,6 +155,13 @@ export interface StepWriteResult {
   taskStarted?: boolean;
 }
 
+/** What attempts need besides the claimed row: the task and the parents' results. */
+export interface AttemptInputs {
+  tasks: Map<string, TaskRecord>;
+  /** Task id to step name to results, for steps that are complete, skipped or resolved. */
+  results: Map<string, Map<string, Json | null>>;
+}
+
 /** Counts for health and metrics. */
 export interface StatusCounts {
   tasks: Partial<Record<TaskStatus, number>>;
@@ -205,6 +212,16 @@ export interface Storage {
   ): Promise<number[]>;
   /** Writes an attempt's outcome if the fencing token still matches. */
   finishAttempt(step: ClaimedStep, outcome: AttemptOutcome, now: number): Promise<StepWriteResult>;
+  /**
+   * Writes many attempts' outcomes in one transaction (each fenced on its own); `children` are
+   * the names of the steps that depend on each step. Results are in the order of `items`.
+   */
+  finishAttempts(
+    items: { step: ClaimedStep; outcome: AttemptOutcome; children: string[] }[],
+    now: number,
+  ): Promise<StepWriteResult[]>;
+  /** The tasks of the given steps and their finished steps' results, for starting attempts. */
+  loadAttemptInputs(taskIds: string[]): Promise<AttemptInputs>;
   /** Makes steps whose lease expired claimable again; returns their ids. */
   reclaimExpired(now: number): Promise<number[]>;
   /** Makes this owner's leased steps claimable again (shutdown). */

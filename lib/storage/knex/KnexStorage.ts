@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
-import { ConflictError } from '../../errors';
+import { ConfigurationError, ConflictError } from '../../errors';
 import type { Json } from '../../types';
 import type {
+  AttemptInputs,
   AttemptOutcome,
   ClaimedStep,
   ClaimResult,
@@ -19,9 +20,10 @@ import type {
 } from '../types';
 import { openConnection, type Connection, type StorageConfig } from './connection';
 import { applyMigrations, migrationStatus, TABLES } from './migrations';
-import { transaction } from './tx';
+import { insertRows, transaction } from './tx';
 import { stepFromRow, taskFromRow, toJson, transitionFromRow, transitionRow } from './rows';
 import * as steps from './stepQueries';
+import { finishAttempts, type FinishItem } from './batchFinish';
 import * as control from './controlQueries';
 
 /** The Knex implementation of {@link Storage}, for SQLite (better-sqlite3) and Postgres (pg). */
@@ -39,7 +41,18 @@ export class KnexStorage implements Storage {
   }
 
   async migrate(): Promise<void> {
-    await applyMigrations(this.knex, this.connection.dialect);
+    try {
+      await applyMigrations(this.knex, this.connection.dialect);
+    } catch (err) {
+      // invalid_schema_name: the searchPath names a schema that does not exist.
+      if ((err as { code?: string }).code === '3F000') {
+        throw new ConfigurationError(
+          'The Postgres schema in storage.searchPath does not exist: create it first',
+          { cause: (err as Error).message },
+        );
+      }
+      throw err;
+    }
   }
 
   migrationStatus(): Promise<{ applied: string[]; pending: string[] }> {
@@ -112,17 +125,12 @@ export class KnexStorage implements Storage {
         created_at: now,
         updated_at: now,
       }));
-      await trx.batchInsert(TABLES.steps, stepRows as any[], 200);
-      await trx.batchInsert(
-        TABLES.transitions,
-        [
-          transitionRow(task.id, null, null, 'pending', now),
-          ...task.steps.map((s) => transitionRow(task.id, s.name, null, s.status, now)),
-        ] as any[],
-        200,
-      );
-      const created = await trx(TABLES.tasks).where('id', task.id).first();
-      return { task: taskFromRow(created), created: true };
+      await insertRows(trx, TABLES.steps, stepRows);
+      await insertRows(trx, TABLES.transitions, [
+        transitionRow(task.id, null, null, 'pending', now),
+        ...task.steps.map((s) => transitionRow(task.id, s.name, null, s.status, now)),
+      ]);
+      return { task: taskFromRow(row), created: true };
     });
   }
 
@@ -224,6 +232,31 @@ export class KnexStorage implements Storage {
 
   finishAttempt(step: ClaimedStep, outcome: AttemptOutcome, now: number): Promise<StepWriteResult> {
     return steps.finishAttempt(this.knex, step, outcome, now);
+  }
+
+  finishAttempts(items: FinishItem[], now: number): Promise<StepWriteResult[]> {
+    return finishAttempts(this.knex, this.capabilities.dialect, items, now);
+  }
+
+  async loadAttemptInputs(taskIds: string[]): Promise<AttemptInputs> {
+    const ids = [...new Set(taskIds)];
+    const tasks = new Map<string, TaskRecord>();
+    const results = new Map<string, Map<string, Json | null>>();
+    if (ids.length === 0) return { tasks, results };
+    const [taskRows, stepRows] = await Promise.all([
+      this.knex(TABLES.tasks).whereIn('id', ids),
+      this.knex(TABLES.steps)
+        .select('task_id', 'name', 'results')
+        .whereIn('task_id', ids)
+        .whereIn('status', ['complete', 'skipped', 'resolved_manually']),
+    ]);
+    for (const r of taskRows) tasks.set(r.id, taskFromRow(r));
+    for (const r of stepRows) {
+      const m = results.get(r.task_id) ?? new Map<string, Json | null>();
+      m.set(r.name, r.results === null ? null : (JSON.parse(r.results) as Json));
+      results.set(r.task_id, m);
+    }
+    return { tasks, results };
   }
 
   reclaimExpired(now: number): Promise<number[]> {

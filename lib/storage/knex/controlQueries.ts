@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { ConflictError, NotFoundError, taskNotFound } from '../../errors';
 import type { Json } from '../../types';
 import type { StepWriteResult, StorageCapabilities, TaskRecord } from '../types';
-import { transaction } from './tx';
+import { insertRows, transaction } from './tx';
 import { TABLES } from './migrations';
 import { advanceTask } from './progress';
 import { stepFromRow, taskFromRow, toJson, transitionRow } from './rows';
@@ -66,16 +66,10 @@ export async function cancelTask(
     await trx(TABLES.tasks)
       .where('id', id)
       .update({ status: 'cancelled', updated_at: now, completed_at: now });
-    await trx.batchInsert(
-      TABLES.transitions,
-      [
-        ...live.map((s) =>
-          transitionRow(id, s.name, s.status, 'cancelled', now, s.attempts || null),
-        ),
-        transitionRow(id, null, task.status, 'cancelled', now),
-      ] as any[],
-      200,
-    );
+    await insertRows(trx, TABLES.transitions, [
+      ...live.map((s) => transitionRow(id, s.name, s.status, 'cancelled', now, s.attempts || null)),
+      transitionRow(id, null, task.status, 'cancelled', now),
+    ]);
     return { ...task, status: 'cancelled', updatedAt: now, completedAt: now };
   });
 }
@@ -109,10 +103,10 @@ export async function retryTask(
           updated_at: now,
         });
     }
-    await trx.batchInsert(
+    await insertRows(
+      trx,
       TABLES.transitions,
-      failed.map((s) => transitionRow(id, s.name, 'error', 'pending', now, s.attempts)) as any[],
-      200,
+      failed.map((s) => transitionRow(id, s.name, 'error', 'pending', now, s.attempts)),
     );
     await advanceTask(trx, id, null, now);
     const updated = taskFromRow(await trx(TABLES.tasks).where('id', id).first());

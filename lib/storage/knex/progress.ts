@@ -94,6 +94,30 @@ export async function advanceTask(
   return { readyStepIds, ...(await settleTaskStatus(trx, taskId, rows, now)) };
 }
 
+/**
+ * The status a live task (pending, in_progress or error) should have given its steps: complete
+ * when all are done; in_progress while any runs or is claimable or scheduled; error when none
+ * can move and one failed for good. Pure, shared by single and batched writes.
+ */
+export function deriveTaskStatus(
+  current: TaskStatus,
+  steps: { status: StepStatus; ready: boolean }[],
+): TaskStatus {
+  if (steps.every((r) => DONE.has(r.status))) return 'complete';
+  if (steps.some((r) => r.status === 'in_progress' || r.ready)) {
+    if (current === 'error') return 'in_progress';
+    if (
+      current === 'pending' &&
+      steps.some((r) => r.status !== 'pending' && r.status !== 'skipped')
+    ) {
+      return 'in_progress';
+    }
+    return current;
+  }
+  if (steps.some((r) => r.status === 'error')) return 'error';
+  return current;
+}
+
 /** Derives the task's status from its steps and writes it when it changed. */
 async function settleTaskStatus(
   trx: Knex.Transaction,
@@ -106,16 +130,10 @@ async function settleTaskStatus(
   // Only the live states move here; cancelled, complete and resolved tasks stay as they are.
   if (current !== 'pending' && current !== 'in_progress' && current !== 'error') return {};
 
-  let next: TaskStatus;
-  if (rows.every((r) => DONE.has(r.status))) next = 'complete';
-  else if (rows.some((r) => r.status === 'in_progress' || r.ready_at !== null)) {
-    next = current === 'error' ? 'in_progress' : current;
-    if (next === 'pending' && rows.some((r) => r.status !== 'pending' && r.status !== 'skipped')) {
-      next = 'in_progress';
-    }
-  } else if (rows.some((r) => r.status === 'error')) next = 'error';
-  else next = current;
-
+  const next = deriveTaskStatus(
+    current,
+    rows.map((r) => ({ status: r.status, ready: r.ready_at !== null })),
+  );
   if (next === current) return {};
   const finished = next === 'complete' || next === 'error';
   await trx(TABLES.tasks)

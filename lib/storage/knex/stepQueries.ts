@@ -7,7 +7,7 @@ import type {
   StepWriteResult,
   StorageCapabilities,
 } from '../types';
-import { transaction } from './tx';
+import { insertRows, transaction } from './tx';
 import { TABLES } from './migrations';
 import { advanceTask, lockTaskRow } from './progress';
 import { stepFromRow, toJson, transitionRow } from './rows';
@@ -28,6 +28,8 @@ export async function claimSteps(
 ): Promise<ClaimResult> {
   const none: ClaimResult = { steps: [], startedTaskIds: [] };
   if (handlerKeys.length === 0 || limit <= 0) return none;
+  if (caps.dialect === 'postgres')
+    return claimStepsPg(knex, owner, handlerKeys, limit, now, leaseMs);
   return transaction(knex, async (trx) => {
     const candidates = trx(TABLES.steps)
       .select('id', 'status', 'task_id')
@@ -55,12 +57,12 @@ export async function claimSteps(
       });
     const claimed = (await trx(TABLES.steps).whereIn('id', ids)).map(stepFromRow);
     const fromById = new Map(picked.map((p) => [Number(p.id), p.status]));
-    await trx.batchInsert(
+    await insertRows(
+      trx,
       TABLES.transitions,
       claimed.map((s) =>
         transitionRow(s.taskId, s.name, fromById.get(s.id) ?? null, 'in_progress', now, s.attempts),
-      ) as any[],
-      200,
+      ),
     );
     const taskIds = [...new Set(claimed.map((s) => s.taskId))];
     const startedQuery = trx(TABLES.tasks)
@@ -82,10 +84,10 @@ export async function claimSteps(
           started_at: trx.raw('COALESCE(started_at, ?)', [now]),
           updated_at: now,
         });
-      await trx.batchInsert(
+      await insertRows(
+        trx,
         TABLES.transitions,
-        started.map((t: any) => transitionRow(t.id, null, t.status, 'in_progress', now)) as any[],
-        200,
+        started.map((t: any) => transitionRow(t.id, null, t.status, 'in_progress', now)),
       );
     }
     return {
@@ -93,6 +95,58 @@ export async function claimSteps(
       startedTaskIds: started.map((t) => t.id),
     };
   });
+}
+
+/**
+ * The Postgres claim in one statement (one round trip, atomic without BEGIN/COMMIT): pick with
+ * SKIP LOCKED, lease, record the transitions, and start pending tasks whose row is not locked.
+ */
+async function claimStepsPg(
+  knex: Knex,
+  owner: string,
+  handlerKeys: string[],
+  limit: number,
+  now: number,
+  leaseMs: number,
+): Promise<ClaimResult> {
+  const s = TABLES.steps;
+  const t = TABLES.tasks;
+  const tr = TABLES.transitions;
+  const keys = handlerKeys.map(() => '?').join(', ');
+  const res = await knex.raw(
+    `WITH picked AS (
+       SELECT id, status FROM ${s}
+       WHERE ready_at IS NOT NULL AND ready_at <= CAST(? AS bigint) AND handler_key IN (${keys})
+       ORDER BY ready_at LIMIT ? FOR UPDATE SKIP LOCKED
+     ), claimed AS (
+       UPDATE ${s} SET status = 'in_progress', attempts = ${s}.attempts + 1, fence = ${s}.fence + 1,
+         lease_owner = ?, lease_expires_at = CAST(? AS bigint), ready_at = NULL,
+         next_retry_at = NULL, started_at = COALESCE(${s}.started_at, CAST(? AS bigint)),
+         updated_at = CAST(? AS bigint)
+       FROM picked WHERE ${s}.id = picked.id
+       RETURNING ${s}.*, picked.status AS prev_status
+     ), step_tr AS (
+       INSERT INTO ${tr} (task_id, step_name, from_status, to_status, attempt, at)
+       SELECT task_id, name, prev_status, 'in_progress', attempts, CAST(? AS bigint) FROM claimed
+     ), started AS (
+       UPDATE ${t} SET status = 'in_progress', started_at = COALESCE(started_at, CAST(? AS bigint)),
+         updated_at = CAST(? AS bigint)
+       WHERE id IN (
+         SELECT id FROM ${t} WHERE status = 'pending' AND id IN (SELECT task_id FROM claimed)
+         FOR UPDATE SKIP LOCKED
+       )
+       RETURNING id
+     ), task_tr AS (
+       INSERT INTO ${tr} (task_id, step_name, from_status, to_status, at)
+       SELECT id, NULL, 'pending', 'in_progress', CAST(? AS bigint) FROM started
+     )
+     SELECT claimed.*, (SELECT COALESCE(json_agg(id), '[]'::json) FROM started) AS started_ids
+     FROM claimed ORDER BY claimed.id`,
+    [now, ...handlerKeys, limit, owner, now + leaseMs, now, now, now, now, now, now],
+  );
+  const rows = (res as { rows: Record<string, unknown>[] }).rows;
+  if (rows.length === 0) return { steps: [], startedTaskIds: [] };
+  return { steps: rows.map(stepFromRow), startedTaskIds: rows[0].started_ids as string[] };
 }
 
 /** Extends leases this owner still holds; returns the ids it no longer holds. */
@@ -204,7 +258,8 @@ export async function reclaimExpired(
         lease_expires_at: null,
         updated_at: now,
       });
-    await trx.batchInsert(
+    await insertRows(
+      trx,
       TABLES.transitions,
       rows.map((r) =>
         transitionRow(r.task_id, r.name, 'in_progress', 'pending', now, Number(r.attempts), {
@@ -213,8 +268,7 @@ export async function reclaimExpired(
           code: 'LEASE_LOST',
           attempt: Number(r.attempts),
         }),
-      ) as any[],
-      200,
+      ),
     );
     return ids;
   });

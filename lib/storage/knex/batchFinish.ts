@@ -1,0 +1,213 @@
+import type { Knex } from 'knex';
+import type { StepStatus, TaskStatus } from '../../types';
+import type { AttemptOutcome, ClaimedStep, StepWriteResult } from '../types';
+import { TABLES } from './migrations';
+import { deriveTaskStatus } from './progress';
+import { toJson, transitionRow } from './rows';
+import { insertRows, transaction } from './tx';
+
+/** One finished attempt to write, with the names of the steps that depend on it. */
+export interface FinishItem {
+  step: ClaimedStep;
+  outcome: AttemptOutcome;
+  /** Step names of the same task that depend on this step (from the handler's DAG). */
+  children: string[];
+}
+
+const LIVE: ReadonlySet<string> = new Set(['pending', 'in_progress', 'error']);
+
+function rowsOf(res: unknown): Record<string, unknown>[] {
+  return Array.isArray(res) ? res : ((res as { rows?: Record<string, unknown>[] }).rows ?? []);
+}
+
+/** `(VALUES (?, ?), (?, ?)) AS v` with v.column1..N, valid on Postgres and SQLite alike. */
+function values(rows: Knex.Value[][], casts: string[]): { sql: string; bindings: Knex.Value[] } {
+  const one = `(${casts.map((c) => (c ? `CAST(? AS ${c})` : '?')).join(', ')})`;
+  return { sql: `(VALUES ${rows.map(() => one).join(', ')}) AS v`, bindings: rows.flat() };
+}
+
+/**
+ * Writes many finished attempts in one transaction with a fixed number of statements: one
+ * fenced UPDATE ... FROM (VALUES ...) for the steps, one for releasing their children, one read
+ * and at most a few updates to settle the touched tasks, one insert for the transitions. This
+ * is what lets a step cost far less than a transaction of its own under load.
+ */
+export async function finishAttempts(
+  knex: Knex,
+  dialect: 'sqlite' | 'postgres',
+  items: FinishItem[],
+  now: number,
+): Promise<StepWriteResult[]> {
+  if (items.length === 0) return [];
+  return transaction(knex, async (trx) => {
+    const taskIds = [...new Set(items.map((i) => i.step.taskId))].sort();
+    // Lock order: task rows (sorted), then step rows, as everywhere else.
+    const lockSql = `SELECT id, status FROM ${TABLES.tasks} WHERE id IN (${taskIds.map(() => '?').join(', ')}) ORDER BY id${dialect === 'postgres' ? ' FOR UPDATE' : ''}`;
+    const taskStatus = new Map<string, TaskStatus>(
+      rowsOf(await trx.raw(lockSql, taskIds)).map((r) => [r.id as string, r.status as TaskStatus]),
+    );
+
+    const planned = items.map((i) => {
+      const o = i.outcome;
+      const failed = o.kind === 'failed';
+      const retryAt = failed ? o.retryAt : null;
+      const status: StepStatus = !failed
+        ? 'complete'
+        : retryAt === null && i.step.skippable
+          ? 'skipped'
+          : 'error';
+      const done = status === 'complete' || status === 'skipped';
+      return {
+        item: i,
+        status,
+        error: failed ? o.error : null,
+        retryAt,
+        row: [
+          i.step.id,
+          i.step.fence,
+          status,
+          o.kind === 'complete' ? toJson(o.results) : null,
+          failed ? toJson(o.error) : null,
+          failed ? 1 : 0,
+          retryAt,
+          done ? now : null,
+        ],
+      };
+    });
+    const v = values(
+      planned.map((p) => p.row),
+      ['bigint', 'bigint', '', '', '', 'integer', 'bigint', 'bigint'],
+    );
+    const s = TABLES.steps;
+    const updated = rowsOf(
+      await trx.raw(
+        `UPDATE ${s} SET status = v.column3, results = COALESCE(v.column4, ${s}.results),
+           last_error = COALESCE(v.column5, ${s}.last_error), failures = ${s}.failures + v.column6,
+           next_retry_at = v.column7, ready_at = v.column7, completed_at = v.column8,
+           lease_owner = NULL, lease_expires_at = NULL, updated_at = CAST(? AS bigint)
+         FROM ${v.sql}
+         WHERE ${s}.id = v.column1 AND ${s}.fence = v.column2 AND ${s}.status = 'in_progress'
+         RETURNING ${s}.id`,
+        [now, ...v.bindings],
+      ),
+    );
+    const applied = new Set(updated.map((r) => Number(r.id)));
+    const ok = planned.filter((p) => applied.has(p.item.step.id));
+
+    // Release children of steps that completed or were skipped.
+    const dec = new Map<string, { taskId: string; name: string; n: number }>();
+    for (const p of ok) {
+      if (p.status !== 'complete' && p.status !== 'skipped') continue;
+      for (const child of p.item.children) {
+        const key = `${p.item.step.taskId}\u0000${child}`;
+        const e = dec.get(key) ?? { taskId: p.item.step.taskId, name: child, n: 0 };
+        e.n += 1;
+        dec.set(key, e);
+      }
+    }
+    const readyByTask = new Map<string, number[]>();
+    if (dec.size > 0) {
+      const dv = values(
+        [...dec.values()].map((d) => [d.taskId, d.name, d.n]),
+        ['', '', 'integer'],
+      );
+      const released = rowsOf(
+        await trx.raw(
+          `UPDATE ${s} SET pending_parents = ${s}.pending_parents - v.column3,
+             ready_at = CASE WHEN ${s}.pending_parents - v.column3 = 0 AND ${s}.status = 'pending'
+                             THEN CAST(? AS bigint) ELSE ${s}.ready_at END,
+             updated_at = CAST(? AS bigint)
+           FROM ${dv.sql}
+           WHERE ${s}.task_id = v.column1 AND ${s}.name = v.column2
+           RETURNING ${s}.id, ${s}.task_id, ${s}.status, ${s}.ready_at`,
+          [now, now, ...dv.bindings],
+        ),
+      );
+      for (const r of released) {
+        if (r.ready_at === null || r.status !== 'pending') continue;
+        const list = readyByTask.get(r.task_id as string) ?? [];
+        list.push(Number(r.id));
+        readyByTask.set(r.task_id as string, list);
+      }
+    }
+
+    // Settle the tasks whose steps reached a resting state.
+    const settle = [
+      ...new Set(ok.filter((p) => p.retryAt === null).map((p) => p.item.step.taskId)),
+    ].filter((id) => LIVE.has(taskStatus.get(id) ?? ''));
+    const newStatus = new Map<string, { from: TaskStatus; to: TaskStatus }>();
+    if (settle.length > 0) {
+      const counts = rowsOf(
+        await trx.raw(
+          `SELECT task_id, status, CASE WHEN ready_at IS NULL THEN 0 ELSE 1 END AS r, COUNT(*) AS n
+           FROM ${s} WHERE task_id IN (${settle.map(() => '?').join(', ')})
+           GROUP BY task_id, status, CASE WHEN ready_at IS NULL THEN 0 ELSE 1 END`,
+          settle,
+        ),
+      );
+      const byTask = new Map<string, { status: StepStatus; ready: boolean }[]>();
+      for (const c of counts) {
+        const list = byTask.get(c.task_id as string) ?? [];
+        list.push({ status: c.status as StepStatus, ready: Number(c.r) === 1 });
+        byTask.set(c.task_id as string, list);
+      }
+      for (const id of settle) {
+        const from = taskStatus.get(id)!;
+        const to = deriveTaskStatus(from, byTask.get(id) ?? []);
+        if (to !== from) newStatus.set(id, { from, to });
+      }
+      const groups = new Map<string, string[]>();
+      for (const [id, { from, to }] of newStatus) {
+        const key = `${from}>${to}`;
+        groups.set(key, [...(groups.get(key) ?? []), id]);
+      }
+      for (const [key, ids] of groups) {
+        const [from, to] = key.split('>') as [TaskStatus, TaskStatus];
+        const finished = to === 'complete' || to === 'error';
+        await trx(TABLES.tasks)
+          .whereIn('id', ids)
+          .update({
+            status: to,
+            updated_at: now,
+            completed_at: finished ? now : null,
+            ...(from === 'pending' ? { started_at: now } : {}),
+          });
+      }
+    }
+
+    const transitions = [
+      ...ok.map((p) =>
+        transitionRow(
+          p.item.step.taskId,
+          p.item.step.name,
+          'in_progress',
+          p.status,
+          now,
+          p.item.step.attempts,
+          p.error,
+        ),
+      ),
+      ...[...newStatus].map(([id, { from, to }]) => transitionRow(id, null, from, to, now)),
+    ];
+    if (transitions.length > 0) await insertRows(trx, TABLES.transitions, transitions);
+
+    // A task's ready children and status change are reported once, on its last item.
+    const lastOfTask = new Map<string, number>();
+    planned.forEach((p, i) => {
+      if (applied.has(p.item.step.id)) lastOfTask.set(p.item.step.taskId, i);
+    });
+    return planned.map((p, i): StepWriteResult => {
+      if (!applied.has(p.item.step.id)) return { applied: false, readyStepIds: [] };
+      if (lastOfTask.get(p.item.step.taskId) !== i) {
+        return { applied: true, status: p.status, readyStepIds: [] };
+      }
+      const change = newStatus.get(p.item.step.taskId);
+      return {
+        applied: true,
+        status: p.status,
+        readyStepIds: readyByTask.get(p.item.step.taskId) ?? [],
+        ...(change ? { taskStatus: change.to, taskStarted: change.from === 'pending' } : {}),
+      };
+    });
+  });
+}
