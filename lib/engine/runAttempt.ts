@@ -64,15 +64,13 @@ function toStepError(err: unknown, attempt: number): StepError {
 }
 
 /**
- * How long a step waited to be claimed, when the claimed row tells: the first attempt of a step
- * with no parent to wait for (a root, or all parents bypassed) became claimable when its task
- * was created. Otherwise null: the claim clears `ready_at`, so retries, reclaimed leases and
- * steps released by a parent are not measured.
+ * How long a step waited to be claimed: from the `ready_at` it had before the claim (when it
+ * became claimable, or its retry fell due) to the claim itself (the row's `updated_at`).
+ * Null when the storage did not report the earlier `ready_at`.
  */
-export function queueWaitOf(step: ClaimedStep, task: TaskRecord | undefined): number | null {
-  if (step.attempts !== 1 || step.startedAt === null) return null;
-  if (!step.dependsOn.every((p) => task?.bypassSteps.includes(p))) return null;
-  return Math.max(0, step.startedAt - step.createdAt);
+export function queueWaitOf(step: ClaimedStep, _task?: TaskRecord): number | null {
+  if (step.claimedReadyAt === undefined || !Number.isFinite(step.claimedReadyAt)) return null;
+  return Math.max(0, step.updatedAt - step.claimedReadyAt);
 }
 
 /**

@@ -122,7 +122,10 @@ export interface TaskPage {
 }
 
 /** A step claimed by a worker: the row after the claim, with its fencing token. */
-export type ClaimedStep = StepRecord;
+export interface ClaimedStep extends StepRecord {
+  /** When the step had become claimable (its `ready_at` before the claim), for queue-wait metrics. */
+  claimedReadyAt?: number;
+}
 
 /** What a claim returns. */
 export interface ClaimResult {

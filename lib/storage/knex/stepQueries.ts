@@ -32,14 +32,15 @@ export async function claimSteps(
     return claimStepsPg(knex, owner, handlerKeys, limit, now, leaseMs);
   return transaction(knex, async (trx) => {
     const candidates = trx(TABLES.steps)
-      .select('id', 'status', 'task_id')
+      .select('id', 'status', 'task_id', 'ready_at')
       .whereNotNull('ready_at')
       .where('ready_at', '<=', now)
       .whereIn('handler_key', handlerKeys)
       .orderBy('ready_at')
       .limit(limit);
     if (caps.dialect === 'postgres') candidates.forUpdate().skipLocked();
-    const picked: { id: number; status: string; task_id: string }[] = await candidates;
+    const picked: { id: number; status: string; task_id: string; ready_at: number }[] =
+      await candidates;
     if (picked.length === 0) return none;
     const ids = picked.map((p) => Number(p.id));
     await trx(TABLES.steps)
@@ -55,7 +56,11 @@ export async function claimSteps(
         started_at: trx.raw('COALESCE(started_at, ?)', [now]),
         updated_at: now,
       });
-    const claimed = (await trx(TABLES.steps).whereIn('id', ids)).map(stepFromRow);
+    const readyById = new Map(picked.map((p) => [Number(p.id), Number(p.ready_at)]));
+    const claimed: ClaimedStep[] = (await trx(TABLES.steps).whereIn('id', ids)).map((r) => {
+      const step = stepFromRow(r);
+      return { ...step, claimedReadyAt: readyById.get(step.id) };
+    });
     const fromById = new Map(picked.map((p) => [Number(p.id), p.status]));
     await insertRows(
       trx,
@@ -115,7 +120,7 @@ async function claimStepsPg(
   const keys = handlerKeys.map(() => '?').join(', ');
   const res = await knex.raw(
     `WITH picked AS (
-       SELECT id, status FROM ${s}
+       SELECT id, status, ready_at FROM ${s}
        WHERE ready_at IS NOT NULL AND ready_at <= CAST(? AS bigint) AND handler_key IN (${keys})
        ORDER BY ready_at LIMIT ? FOR UPDATE SKIP LOCKED
      ), claimed AS (
@@ -124,7 +129,7 @@ async function claimStepsPg(
          next_retry_at = NULL, started_at = COALESCE(${s}.started_at, CAST(? AS bigint)),
          updated_at = CAST(? AS bigint)
        FROM picked WHERE ${s}.id = picked.id
-       RETURNING ${s}.*, picked.status AS prev_status
+       RETURNING ${s}.*, picked.status AS prev_status, picked.ready_at AS prev_ready_at
      ), step_tr AS (
        INSERT INTO ${tr} (task_id, step_name, from_status, to_status, attempt, at)
        SELECT task_id, name, prev_status, 'in_progress', attempts, CAST(? AS bigint) FROM claimed
@@ -146,7 +151,10 @@ async function claimStepsPg(
   );
   const rows = (res as { rows: Record<string, unknown>[] }).rows;
   if (rows.length === 0) return { steps: [], startedTaskIds: [] };
-  return { steps: rows.map(stepFromRow), startedTaskIds: rows[0].started_ids as string[] };
+  return {
+    steps: rows.map((r) => ({ ...stepFromRow(r), claimedReadyAt: Number(r.prev_ready_at) })),
+    startedTaskIds: rows[0].started_ids as string[],
+  };
 }
 
 /** Extends leases this owner still holds; returns the ids it no longer holds. */
