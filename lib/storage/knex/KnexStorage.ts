@@ -101,8 +101,9 @@ export class KnexStorage implements Storage {
           if (found.requestHash !== task.requestHash) {
             throw new ConflictError(
               'IDEMPOTENCY_CONFLICT',
+              // No task id in the answer: the earlier task may be in a namespace the caller
+              // is not allowed to read.
               `Idempotency key '${task.idempotencyKey}' was already used with a different request`,
-              { task_id: found.id },
             );
           }
           return { task: found, created: false };
