@@ -1,7 +1,9 @@
 import { ConfigurationError } from './errors';
 import type { StorageConfig } from './storage';
 import type { Authenticator, AuthenticatorClass, Authorizer, Logger } from './types';
-import { createConsoleLogger } from './observability/logger';
+import { createConsoleLogger, isLogger } from './observability/logger';
+import type { Registry } from 'prom-client';
+import type { Store } from 'express-rate-limit';
 
 /** Authentication and authorization settings. */
 export interface AuthConfig {
@@ -49,6 +51,47 @@ export interface RetryConfig {
   jitter?: number;
 }
 
+/** Prometheus metrics, served at `GET /metrics`. */
+export interface MetricsConfig {
+  /** Collect metrics and serve `/metrics`. Default true. */
+  enabled?: boolean;
+  /**
+   * A prom-client registry to register Tasker's metrics in, e.g. the host's `register`, so one
+   * `/metrics` serves both. Default: a registry of Tasker's own.
+   */
+  registry?: Registry;
+  /** Prefix of every metric name. Default `tasker_`. */
+  prefix?: string;
+}
+
+/** Health probes (`/health/live`, `/health/ready`). */
+export interface HealthConfig {
+  /**
+   * How long the database may take to answer before `/health/ready` reports it failed (and
+   * before the metrics' database gauges give up), in ms. Default 1000.
+   */
+  timeoutMs?: number;
+}
+
+/** Rate limiting of the API (express-rate-limit). Off unless given. */
+export interface RateLimitConfig {
+  /** Requests allowed per client (the user when authenticated, else the IP) per window. Default 300. */
+  limit?: number;
+  /** The window, in ms. Default 60000. */
+  windowMs?: number;
+  /**
+   * An express-rate-limit `Store` shared by all processes (e.g. rate-limit-redis). Default: in
+   * memory, so each process counts on its own.
+   */
+  store?: Store;
+}
+
+/** OpenTelemetry tracing through `@opentelemetry/api` (a no-op until the host installs an SDK). */
+export interface TracingConfig {
+  /** Create spans for requests, tasks and step attempts. Default true. */
+  enabled?: boolean;
+}
+
 /** Everything `createTasker` accepts. Every key is optional. */
 export interface TaskerConfig {
   /** A Knex config or `{ knex }`. Default: SQLite file `tasker.sqlite` in the working directory. */
@@ -60,10 +103,23 @@ export interface TaskerConfig {
   retry?: RetryConfig;
   /** Largest accepted request body (a number of bytes or a string such as '1mb'). Default '1mb'. */
   bodyLimit?: number | string;
+  /**
+   * Postgres only: a query whose connection stays silent this long (ms) is failed and its
+   * connection replaced, so a half-open connection cannot hang requests or workers. Default 5000.
+   */
+  queryTimeoutMs?: number;
   /** A pino-compatible logger. Default: a console logger printing warnings and errors. */
   logger?: Logger;
   /** The dashboard at `/ui`. Default enabled. */
   dashboard?: { enabled?: boolean };
+  /** Prometheus metrics at `/metrics` (permission `tasker.metrics:index`). Default enabled. */
+  metrics?: MetricsConfig;
+  /** Health probe settings. */
+  health?: HealthConfig;
+  /** Rate limiting of the API. Default off (`false`); `{}` turns it on with the defaults. */
+  rateLimit?: RateLimitConfig | false;
+  /** OpenTelemetry spans. Default enabled. */
+  tracing?: TracingConfig;
 }
 
 /** The configuration after defaults and validation. */
@@ -80,8 +136,14 @@ export interface ResolvedConfig {
   worker: Required<Omit<WorkerConfig, 'id'>> & { id?: string };
   retry: Required<RetryConfig>;
   bodyLimit: number | string;
+  queryTimeoutMs: number;
   logger: Logger;
   dashboard: { enabled: boolean };
+  metrics: { enabled: boolean; registry?: Registry; prefix: string };
+  health: { timeoutMs: number };
+  /** Null when rate limiting is off. */
+  rateLimit: { limit: number; windowMs: number; store?: Store } | null;
+  tracing: { enabled: boolean };
 }
 
 /** The defaults, in one place. */
@@ -97,7 +159,13 @@ export const DEFAULT_CONFIG = {
   },
   retry: { baseMs: 1000, factor: 2, capMs: 300_000, jitter: 0.5 },
   bodyLimit: '1mb',
+  queryTimeoutMs: 5000,
   dashboard: { enabled: true },
+  metrics: { enabled: true, prefix: 'tasker_' },
+  health: { timeoutMs: 1000 },
+  /** Used when `rateLimit` is given; rate limiting itself is off by default. */
+  rateLimit: { limit: 300, windowMs: 60_000 },
+  tracing: { enabled: true },
 } as const;
 
 function positive(name: string, v: unknown, { allowZero = false, integer = true } = {}): number {
@@ -143,6 +211,35 @@ export function resolveConfig(input: TaskerConfig = {}): ResolvedConfig {
   if (auth.authorizer !== undefined && typeof auth.authorizer !== 'function') {
     throw new ConfigurationError('auth.authorizer must be a function');
   }
+  if (input.logger !== undefined && !isLogger(input.logger)) {
+    throw new ConfigurationError(
+      'logger must be pino-compatible: debug, info, warn, error and child methods',
+    );
+  }
+  const metrics = { ...d.metrics, ...(input.metrics ?? {}) };
+  if (
+    metrics.registry !== undefined &&
+    (typeof metrics.registry?.registerMetric !== 'function' ||
+      typeof metrics.registry?.metrics !== 'function')
+  ) {
+    throw new ConfigurationError('metrics.registry must be a prom-client Registry');
+  }
+  if (typeof metrics.prefix !== 'string' || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(metrics.prefix)) {
+    throw new ConfigurationError('metrics.prefix must be a valid Prometheus metric name prefix', {
+      'metrics.prefix': metrics.prefix,
+    });
+  }
+  const health = { ...d.health, ...(input.health ?? {}) };
+  positive('health.timeoutMs', health.timeoutMs);
+  let rateLimit: ResolvedConfig['rateLimit'] = null;
+  if (input.rateLimit !== undefined && input.rateLimit !== false) {
+    if (typeof input.rateLimit !== 'object' || input.rateLimit === null) {
+      throw new ConfigurationError('rateLimit must be an object { limit, windowMs } or false');
+    }
+    rateLimit = { ...d.rateLimit, ...input.rateLimit };
+    positive('rateLimit.limit', rateLimit.limit);
+    positive('rateLimit.windowMs', rateLimit.windowMs);
+  }
   let storage = input.storage;
   let migrate = input.migrate ?? d.migrate;
   if (storage && 'migrate' in storage) {
@@ -163,7 +260,16 @@ export function resolveConfig(input: TaskerConfig = {}): ResolvedConfig {
     worker: { ...w, heartbeatMs },
     retry,
     bodyLimit: input.bodyLimit ?? d.bodyLimit,
+    queryTimeoutMs: positive('queryTimeoutMs', input.queryTimeoutMs ?? d.queryTimeoutMs),
     logger: input.logger ?? createConsoleLogger(),
     dashboard: { enabled: input.dashboard?.enabled ?? d.dashboard.enabled },
+    metrics: {
+      enabled: metrics.enabled !== false,
+      prefix: metrics.prefix,
+      ...(metrics.registry ? { registry: metrics.registry } : {}),
+    },
+    health,
+    rateLimit,
+    tracing: { enabled: input.tracing?.enabled ?? d.tracing.enabled },
   };
 }

@@ -4,8 +4,10 @@ import { resolveConfig, type ResolvedConfig, type TaskerConfig } from './config'
 import { Engine } from './engine/Engine';
 import { TaskerError } from './errors';
 import { TaskerEvents } from './events/TaskerEvents';
-import { createRouter, type RouterExtension } from './http/router';
+import { createDashboardExtension } from './dashboard';
+import { createRouter, toEnvelope, type RouterExtension } from './http/router';
 import { HandlerRegistry } from './registry';
+import { createOperations } from './observability';
 import { KnexStorage, type TaskRecord } from './storage';
 import { TaskService } from './tasks/TaskService';
 import type { Json, HandlerDefinition, NamespaceDefinition, RegisteredHandler } from './types';
@@ -74,11 +76,21 @@ export function createTasker(input: TaskerConfig = {}): Tasker {
       'auth.authenticationEnabled is true but no authenticator is set',
     );
   }
-  const storage = new KnexStorage(config.storage);
+  const storage = new KnexStorage(config.storage, { queryTimeoutMs: config.queryTimeoutMs });
   const registry = new HandlerRegistry();
   const events = new TaskerEvents(logger);
-  const engine = new Engine(storage, registry, events, config, logger, storage.knex);
+  const ops = createOperations({ config, storage, events, logger });
+  const engine = new Engine(
+    storage,
+    registry,
+    events,
+    config,
+    logger,
+    storage.knex,
+    ops.engineHooks,
+  );
   const tasks = new TaskService(registry, storage, (task) => {
+    ops.taskCreated(task);
     events.emit('task.created', {
       event: 'task.created',
       taskId: task.id,
@@ -92,6 +104,9 @@ export function createTasker(input: TaskerConfig = {}): Tasker {
   });
 
   let closing: Promise<void> | null = null;
+  const assertOpen = () => {
+    if (closing) throw new TaskerError('TASKER_CLOSED', 'This Tasker instance was closed');
+  };
   const ready = (async () => {
     if (config.migrate) await storage.migrate();
     else await storage.ping();
@@ -101,16 +116,16 @@ export function createTasker(input: TaskerConfig = {}): Tasker {
   ready.catch((err: unknown) => logger.error({ err }, 'Tasker failed to start'));
 
   const extensions: RouterExtension[] = [];
+  if (config.dashboard.enabled) extensions.push(createDashboardExtension());
+  // First, so the request span, timer and rate limiter wrap every other route.
+  extensions.unshift(...ops.extensions({ engine, ready, authenticator }));
   const router = createRouter({
     api: {
       registry,
       tasks,
       storage,
       control: engine,
-      traceContext: (req: Request) => {
-        const tp = req.get('traceparent');
-        return tp ? { traceparent: tp } : null;
-      },
+      traceContext: ops.traceContext,
     },
     logger,
     bodyLimit: config.bodyLimit,
@@ -123,6 +138,16 @@ export function createTasker(input: TaskerConfig = {}): Tasker {
   });
   // Requests that arrive before migrations finish wait for them instead of failing.
   const gate: Router = Object.assign((req: Request, res: any, next: (err?: unknown) => void) => {
+    if (closing) {
+      const { status, body } = toEnvelope(
+        new TaskerError('TASKER_CLOSED', 'This Tasker instance was closed'),
+        logger,
+      );
+      res.status(status).json(body);
+      return;
+    }
+    // Health probes answer at once: a probe must not hang while migrations run.
+    if (ops.isProbe(req)) return router(req, res, next);
     ready.then(
       () => router(req, res, next),
       () => router(req, res, next),
@@ -131,6 +156,7 @@ export function createTasker(input: TaskerConfig = {}): Tasker {
 
   const tasker = Object.assign(gate, {
     registerHandler(definition: HandlerDefinition) {
+      assertOpen();
       const h = registry.register(definition);
       engine.refreshHandlers();
       return h;
@@ -143,21 +169,25 @@ export function createTasker(input: TaskerConfig = {}): Tasker {
       closing ??= (async () => {
         await ready.catch(() => {});
         await engine.close();
+        ops.close();
         await storage.close();
       })();
       return closing;
     },
     async createTask(inp: CreateTaskInput) {
+      assertOpen();
       await ready;
-      const { task } = await tasks.createTask(
-        {
-          name: inp.name,
-          namespace: inp.namespace,
-          ...(inp.version !== undefined ? { version: inp.version } : {}),
-          ...(inp.context !== undefined ? { context: inp.context as Record<string, Json> } : {}),
-          ...(inp.bypassSteps !== undefined ? { bypass_steps: inp.bypassSteps } : {}),
-        },
-        { idempotencyKey: inp.idempotencyKey },
+      const { task } = await ops.traceTaskCreation((traceContext) =>
+        tasks.createTask(
+          {
+            name: inp.name,
+            namespace: inp.namespace,
+            ...(inp.version !== undefined ? { version: inp.version } : {}),
+            ...(inp.context !== undefined ? { context: inp.context as Record<string, Json> } : {}),
+            ...(inp.bypassSteps !== undefined ? { bypass_steps: inp.bypassSteps } : {}),
+          },
+          { idempotencyKey: inp.idempotencyKey, traceContext },
+        ),
       );
       return task;
     },

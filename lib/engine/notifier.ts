@@ -15,6 +15,7 @@ export class PgNotifier {
   private conn: any = null;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
   private retryDelay = 250;
 
   constructor(
@@ -66,6 +67,20 @@ export class PgNotifier {
       };
       conn.on('error', broken);
       conn.on('end', broken);
+      // A listener on a half-open connection would hear nothing forever: ping it, and drop the
+      // socket when a ping gets no answer (then the poll covers the gap until we reconnect).
+      const stream = conn.connection?.stream;
+      if (stream && typeof stream.setTimeout === 'function') {
+        stream.setTimeout(15_000);
+        stream.on('timeout', () => {
+          if (conn._activeQuery) stream.destroy(new Error('LISTEN connection stopped answering'));
+        });
+      }
+      if (this.pingTimer) clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => {
+        conn.query('SELECT 1').catch(broken);
+      }, 10_000);
+      this.pingTimer.unref();
       await conn.query(`LISTEN ${CHANNEL}`);
       this.retryDelay = 250;
       // A wake-up may have been missed while disconnected.
@@ -95,6 +110,7 @@ export class PgNotifier {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
     const conn = this.conn;
     this.conn = null;
     if (conn) {

@@ -60,6 +60,9 @@ export function toEnvelope(err: unknown, logger: Logger): { status: number; body
     type === 'stream.encoding.set'
   ) {
     e = new TaskerError('INVALID_JSON', 'The request body could not be read');
+  } else if (err instanceof URIError && (err as { status?: number }).status === 400) {
+    // Express could not percent-decode a path parameter (e.g. `/tasks/%E0%A4%A`).
+    e = new TaskerError('INVALID_PARAMETER', 'Malformed percent-encoding in the URL path');
   } else if (isStorageUnavailable(err)) {
     logger.warn({ err }, 'storage unavailable');
     e = new TaskerError('STORAGE_UNAVAILABLE', 'Storage is unavailable; retry later');
@@ -142,8 +145,15 @@ export function createRouter(deps: RouterDeps): Router {
       })
       .catch(next);
   };
+  // Authentication runs before the body is read, so a caller without credentials gets 401
+  // whatever it sent, and the API never parses bodies for anonymous clients.
+  const authenticateFirst = (req: Request, res: Response, next: NextFunction) => {
+    authenticate(req, res).then(() => next(), next);
+  };
   for (const route of ROUTES) {
-    const chain = route.body ? [requireJson, json, handle(route)] : [handle(route)];
+    const chain = route.body
+      ? [authenticateFirst, requireJson, json, handle(route)]
+      : [handle(route)];
     router[route.method](route.path, ...chain);
   }
 

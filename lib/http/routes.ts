@@ -120,7 +120,12 @@ export const ROUTES: RouteDef[] = [
       const name = p(req, 'name');
       const { version } = validateQuery<{ version?: string }>('HandlerShowQuery', req.query);
       await api.authorize({ namespace, name });
-      if (version !== undefined && !semver.valid(version) && !semver.validRange(version)) {
+      if (
+        version !== undefined &&
+        version !== 'latest' &&
+        !semver.valid(version) &&
+        !semver.validRange(version)
+      ) {
         throw new TaskerError('INVALID_PARAMETER', `Invalid version '${version}'`, {
           version: ['must be a valid semantic version or range'],
         });
@@ -317,6 +322,10 @@ export const ROUTES: RouteDef[] = [
     responses: { 200: 'Step', 400: 'Error', 404: 'Error', 409: 'Error', 422: 'Error' },
     async handle(req, api) {
       const task = await loadTask(req, api);
+      // No step name holds NUL, and Postgres would fail the query on it: not found, not a 500.
+      if (p(req, 'name').includes('\0')) {
+        throw new TaskerError('STEP_NOT_FOUND', `Step not found in task '${task.id}'`);
+      }
       const { results } = validateResolveStepBody(req.body);
       await api.control.resolveStep(task.id, p(req, 'name'), results as Json);
       const step = (await api.storage.getSteps(task.id)).find((s) => s.name === p(req, 'name'));

@@ -6,7 +6,7 @@ import type { CreateTaskBody } from '../tasks/TaskService';
 import { querySchemas, requestSchemas } from './schemas';
 
 function isVersionOrRange(v: string): boolean {
-  return semver.valid(v) !== null || semver.validRange(v) !== null;
+  return v === 'latest' || semver.valid(v) !== null || semver.validRange(v) !== null;
 }
 
 function makeAjv(coerce: boolean): Ajv2020 {
@@ -35,11 +35,19 @@ function bodyValidator(name: keyof typeof requestSchemas): ValidateFunction {
   return v;
 }
 
-/** Field-level messages in the seed's shape: `{ field: ["must be present"] }`. */
+/**
+ * Field-level messages in the seed's shape: `{ field: ["must be present"] }`.
+ *
+ * Field names come from the request (an unknown key is reported by name), so they are collected
+ * in a Map: on a plain object a field called `__proto__` would resolve to `Object.prototype`.
+ * `Object.fromEntries` then defines each field as an own property, whatever its name.
+ */
 export function detailsFromAjv(errors: ErrorObject[] | null | undefined): Record<string, string[]> {
-  const details: Record<string, string[]> = {};
+  const details = new Map<string, string[]>();
   const add = (field: string, msg: string) => {
-    const list = (details[field || 'body'] ??= []);
+    const key = field || 'body';
+    const list = details.get(key) ?? [];
+    details.set(key, list);
     if (!list.includes(msg)) list.push(msg);
   };
   for (const e of errors ?? []) {
@@ -69,10 +77,34 @@ export function detailsFromAjv(errors: ErrorObject[] | null | undefined): Record
         add(field, e.message ?? 'is invalid');
     }
   }
-  return details;
+  return Object.fromEntries(details);
 }
 
-/** Validates a POST /tasks body; throws INVALID_TASK_CONFIG with details per field. */
+/**
+ * How deeply JSON in a request body may nest (objects and arrays, the body itself counting as
+ * one level). Deeper values are refused with a 422: storing and hashing them recurses, and a
+ * few thousand levels, well within the body size limit, would overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** True when `value` nests objects or arrays more than `max` levels deep. Not recursive. */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+const TOO_DEEP = `must not nest objects or arrays more than ${MAX_JSON_DEPTH} levels deep`;
+
+/**
+ * Validates a POST /tasks body; throws INVALID_TASK_CONFIG with details per field, also when the
+ * body nests deeper than {@link MAX_JSON_DEPTH}.
+ */
 export function validateCreateTaskBody(body: unknown): CreateTaskBody {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ValidationError('INVALID_TASK_CONFIG', 'Invalid task configuration', {
@@ -87,10 +119,15 @@ export function validateCreateTaskBody(body: unknown): CreateTaskBody {
       detailsFromAjv(validate.errors),
     );
   }
+  if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
+    throw new ValidationError('INVALID_TASK_CONFIG', 'Invalid task configuration', {
+      context: [TOO_DEEP],
+    });
+  }
   return body as CreateTaskBody;
 }
 
-/** Validates a PATCH step body; throws INVALID_STEP_RESOLUTION. */
+/** Validates a PATCH step body; throws INVALID_STEP_RESOLUTION (also past {@link MAX_JSON_DEPTH}). */
 export function validateResolveStepBody(body: unknown): { results: unknown } {
   const validate = bodyValidator('ResolveStepRequest');
   if (body === null || typeof body !== 'object' || Array.isArray(body) || !validate(body)) {
@@ -102,6 +139,11 @@ export function validateResolveStepBody(body: unknown): { results: unknown } {
         : { body: ['must be a JSON object'] },
     );
   }
+  if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
+    throw new ValidationError('INVALID_STEP_RESOLUTION', 'Invalid step resolution', {
+      results: [TOO_DEEP],
+    });
+  }
   return body as { results: unknown };
 }
 
@@ -112,6 +154,12 @@ export function validateQuery<T>(name: keyof typeof querySchemas, query: unknown
     if (typeof v !== 'string') {
       throw new TaskerError('INVALID_PARAMETER', `Query parameter '${k}' must be given once`, {
         [k]: ['must be a single value'],
+      });
+    }
+    // Postgres text cannot hold NUL: refuse it here rather than fail the query with a 500.
+    if (v.includes('\0')) {
+      throw new TaskerError('INVALID_PARAMETER', `Query parameter '${k}' is invalid`, {
+        [k]: ['must not contain NUL characters'],
       });
     }
     input[k] = v;

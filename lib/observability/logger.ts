@@ -6,6 +6,8 @@ const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 
 /**
  * The default logger: one JSON line per entry on stderr, warnings and errors only (set
  * `TASKER_LOG_LEVEL=debug|info` for more). Quiet by default so a host's output stays its own.
+ * Values under keys such as `authorization`, `cookie`, `token` or `password` are written as
+ * `[redacted]`, so a credential logged by mistake does not reach the output.
  */
 export function createConsoleLogger(
   level: Level = (process.env.TASKER_LOG_LEVEL as Level | undefined) ?? 'warn',
@@ -27,7 +29,14 @@ export function createConsoleLogger(
   };
 }
 
-function errorReplacer(_key: string, value: unknown): unknown {
+/** Keys whose values never reach the log, whatever object a caller logs. */
+const SECRET_KEYS =
+  /^(authorization|proxy-authorization|cookie|set-cookie|password|secret|token|access_token|refresh_token|api_key)$/i;
+
+function errorReplacer(key: string, value: unknown): unknown {
+  if (key !== '' && SECRET_KEYS.test(key) && value !== undefined && value !== null) {
+    return '[redacted]';
+  }
   if (value instanceof Error) return { type: value.name, message: value.message };
   return value;
 }

@@ -30,6 +30,7 @@ export function isStorageUnavailable(err: unknown): boolean {
     const m = e.message;
     if (
       m.includes('Connection terminated') ||
+      m.includes('did not answer within') ||
       m.includes('connection timeout') ||
       m.includes('Client has encountered a connection error') ||
       m.includes('terminating connection') ||

@@ -74,6 +74,12 @@ export class TaskService {
         idempotency_key: ['must be 1 to 255 characters'],
       });
     }
+    // Postgres text cannot hold NUL; refusing it keeps both databases alike (and avoids a 500).
+    if (idempotencyKey?.includes('\0')) {
+      throw new ValidationError('INVALID_TASK_CONFIG', 'Invalid task configuration', {
+        idempotency_key: ['must not contain NUL characters'],
+      });
+    }
 
     const handler = this.registry.resolve(input.namespace, input.name, input.version);
     if (!handler) throw handlerNotFound(input.name, input.namespace, input.version);
@@ -151,6 +157,8 @@ export class TaskService {
 
   /** A task by id, or TASK_NOT_FOUND. */
   async getTask(id: string): Promise<TaskRecord> {
+    // No task id holds NUL, and Postgres would fail the query on it: not found, not a 500.
+    if (id.includes('\0')) throw taskNotFound(id);
     const task = await this.storage.getTask(id);
     if (!task) throw taskNotFound(id);
     return task;

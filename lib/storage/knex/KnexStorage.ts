@@ -33,14 +33,17 @@ export class KnexStorage implements Storage {
   private readonly connection: Connection;
   private closed = false;
 
-  constructor(config?: StorageConfig) {
-    this.connection = openConnection(config);
+  /** `queryTimeoutMs`: see {@link TaskerConfig.queryTimeoutMs} (Postgres only). */
+  constructor(config?: StorageConfig, options: { queryTimeoutMs?: number } = {}) {
+    this.connection = openConnection(config, options.queryTimeoutMs);
     this.knex = this.connection.knex;
     const pg = this.connection.dialect === 'postgres';
     this.capabilities = { dialect: this.connection.dialect, multiProcess: pg, notifications: pg };
   }
 
   async migrate(): Promise<void> {
+    // Migrations may legitimately run long (an index on a big table): no half-open guard.
+    this.connection.guard.paused = true;
     try {
       await applyMigrations(this.knex, this.connection.dialect);
     } catch (err) {
@@ -52,6 +55,8 @@ export class KnexStorage implements Storage {
         );
       }
       throw err;
+    } finally {
+      this.connection.guard.paused = false;
     }
   }
 

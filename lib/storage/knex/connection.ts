@@ -10,6 +10,8 @@ export interface Connection {
   dialect: 'sqlite' | 'postgres';
   /** True when Tasker created the instance and so destroys it on close. */
   owned: boolean;
+  /** Set while long statements (migrations) run: the half-open guard leaves them alone. */
+  guard: { paused: boolean };
 }
 
 function dialectOf(client: unknown): 'sqlite' | 'postgres' {
@@ -30,10 +32,18 @@ export const DEFAULT_STORAGE: Knex.Config = {
 };
 
 /** Creates (or adopts) the Knex instance described by `config`. */
-export function openConnection(config: StorageConfig | undefined): Connection {
+export function openConnection(
+  config: StorageConfig | undefined,
+  queryTimeoutMs = 5000,
+): Connection {
   if (config && 'knex' in config && config.knex) {
     const knex = config.knex;
-    return { knex, dialect: dialectOf(knex.client.config?.client ?? knex.client), owned: false };
+    return {
+      knex,
+      dialect: dialectOf(knex.client.config?.client ?? knex.client),
+      owned: false,
+      guard: { paused: false },
+    };
   }
   const cfg: Knex.Config = { ...((config as Knex.Config | undefined) ?? DEFAULT_STORAGE) };
   if (!cfg.client) throw new ConfigurationError('storage.client is required');
@@ -62,5 +72,42 @@ export function openConnection(config: StorageConfig | undefined): Connection {
     };
     cfg.pool = pool;
   }
-  return { knex: knexFactory(cfg), dialect, owned: true };
+  const guard = { paused: false };
+  if (dialect === 'postgres') guardHalfOpen(cfg, queryTimeoutMs, guard);
+  return { knex: knexFactory(cfg), dialect, owned: true, guard };
+}
+
+/**
+ * A Postgres connection whose peer vanished without closing it (a dropped NAT entry, a failed
+ * proxy) makes a query wait forever: TCP never reports it while nothing is sent. Each pooled
+ * connection's socket gets an idle timeout; when it fires while a query is in flight, the socket
+ * is destroyed, the query fails (503 STORAGE_UNAVAILABLE in the API, a retry in the engine) and
+ * the pool replaces the connection. Idle connections are left alone.
+ */
+function guardHalfOpen(cfg: Knex.Config, queryTimeoutMs: number, guard: { paused: boolean }): void {
+  // Idle connections are recycled rather than kept forever (Knex keeps `min: 2` by default), so
+  // one that went half-open while idle is not handed to the next request.
+  const pool = { min: 0, idleTimeoutMillis: 10_000, ...(cfg.pool ?? {}) };
+  const userAfterCreate = pool.afterCreate as
+    ((conn: any, done: (err: Error | null, conn: any) => void) => void) | undefined;
+  pool.afterCreate = (conn: any, done: (err: Error | null, conn: any) => void) => {
+    const stream = conn?.connection?.stream;
+    if (stream && typeof stream.setTimeout === 'function') {
+      stream.setKeepAlive?.(true, 10_000);
+      stream.setTimeout(queryTimeoutMs);
+      stream.on('timeout', () => {
+        const busy = Boolean(conn._activeQuery) || (conn._queryQueue?.length ?? 0) > 0;
+        if (busy && !guard.paused) {
+          stream.destroy(
+            Object.assign(new Error(`Postgres did not answer within ${queryTimeoutMs} ms`), {
+              code: 'ETIMEDOUT',
+            }),
+          );
+        }
+      });
+    }
+    if (userAfterCreate) userAfterCreate(conn, done);
+    else done(null, conn);
+  };
+  cfg.pool = pool;
 }
