@@ -104,9 +104,12 @@ export function watchConsole(page: Page): string[] {
   return problems;
 }
 
-/** Writes `docs/img/<name>.png` unless `TASKER_SCREENSHOTS=0`. */
+/**
+ * Writes `docs/img/<name>.png` when `TASKER_SCREENSHOTS=1` (`npm run screenshots`), so that an
+ * ordinary test run leaves the committed images alone.
+ */
 export async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
-  if (process.env.TASKER_SCREENSHOTS === '0') return;
+  if (process.env.TASKER_SCREENSHOTS !== '1') return;
   mkdirSync(IMG_DIR, { recursive: true });
   await page.screenshot({ path: join(IMG_DIR, `${name}.png`), fullPage, animations: 'disabled' });
 }
