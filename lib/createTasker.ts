@@ -100,7 +100,7 @@ export function createTasker(input: TaskerConfig = {}): Tasker {
       status: task.status,
       at: new Date(task.createdAt).toISOString(),
     });
-    engine.wake();
+    engine.announceNewTask();
   });
 
   let closing: Promise<void> | null = null;

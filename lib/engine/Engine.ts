@@ -6,7 +6,7 @@ import type { HandlerRegistry } from '../registry';
 import type { AttemptOutcome, ClaimedStep, Storage, StepWriteResult, TaskRecord } from '../storage';
 import type { TaskControl } from '../http/routes';
 import type { Json, Logger, RegisteredHandler } from '../types';
-import { PgNotifier, type Notice } from './notifier';
+import { channelFor, PgNotifier, type Notice } from './notifier';
 import { runAttempt, type AttemptReport } from './runAttempt';
 import type { Knex } from 'knex';
 
@@ -15,6 +15,9 @@ export type AbortReason = 'timeout' | 'cancelled' | 'lease_lost' | 'shutdown';
 
 interface PendingWrite {
   item: { step: ClaimedStep; outcome: AttemptOutcome; children: string[] };
+  /** The attempt's task and the results it saw, reused to start eagerly claimed children. */
+  task: TaskRecord | undefined;
+  finished: Map<string, Json | null> | undefined;
   resolve(r: StepWriteResult): void;
   reject(err: unknown): void;
 }
@@ -197,7 +200,7 @@ export class Engine implements TaskControl {
       handler,
       task,
       finished,
-      write: (outcome) => this.enqueueWrite({ step, outcome, children }),
+      write: (outcome) => this.enqueueWrite({ step, outcome, children }, task, finished),
       events: this.events,
       logger: this.logger,
       retry: this.config.retry,
@@ -227,9 +230,13 @@ export class Engine implements TaskControl {
    * is in flight go into the next, so under load many steps share one transaction, and when idle
    * a single outcome is written at once (no timer).
    */
-  private enqueueWrite(item: PendingWrite['item']): Promise<StepWriteResult> {
+  private enqueueWrite(
+    item: PendingWrite['item'],
+    task: TaskRecord | undefined,
+    finished: Map<string, Json | null> | undefined,
+  ): Promise<StepWriteResult> {
     return new Promise((resolve, reject) => {
-      this.writeQueue.push({ item, resolve, reject });
+      this.writeQueue.push({ item, task, finished, resolve, reject });
       if (!this.writing) void this.flushWrites();
     });
   }
@@ -240,10 +247,16 @@ export class Engine implements TaskControl {
       while (this.writeQueue.length > 0) {
         const batch = this.writeQueue.splice(0, 200);
         try {
+          // The batch's own attempts still count as running: their slots free up after this.
+          const free = this.config.worker.concurrency - (this.running.size - batch.length);
           const results = await this.storage.finishAttempts(
             batch.map((b) => b.item),
             Date.now(),
+            this.closing || free <= 0
+              ? undefined
+              : { owner: this.workerId, leaseMs: this.config.worker.leaseMs, limit: free },
           );
+          await this.launchEager(batch, results);
           batch.forEach((b, i) => b.resolve(results[i]));
         } catch (err) {
           // Nothing was written: the steps stay leased and are retried when the lease expires.
@@ -252,6 +265,43 @@ export class Engine implements TaskControl {
       }
     } finally {
       this.writing = false;
+    }
+  }
+
+  /** Starts the children a write claimed, with the inputs the batch already holds. */
+  private async launchEager(batch: PendingWrite[], results: StepWriteResult[]): Promise<void> {
+    const claimed = results.flatMap((r) => r.claimed ?? []);
+    if (claimed.length === 0) return;
+    const known = new Map<string, { task?: TaskRecord; finished: Map<string, Json | null> }>();
+    batch.forEach((b, i) => {
+      const k = known.get(b.item.step.taskId) ?? { task: b.task, finished: new Map(b.finished) };
+      k.task ??= b.task;
+      const o = b.item.outcome;
+      if (
+        results[i].applied &&
+        (results[i].status === 'complete' || results[i].status === 'skipped')
+      ) {
+        k.finished.set(b.item.step.name, o.kind === 'complete' ? o.results : null);
+      }
+      known.set(b.item.step.taskId, k);
+    });
+    const missing: ClaimedStep[] = [];
+    for (const step of claimed) {
+      const k = known.get(step.taskId);
+      const parents =
+        this.handlers.get(step.handlerKey)?.stepsByName.get(step.name)?.dependsOn ?? [];
+      if (k?.task && parents.every((p) => k.finished.has(p))) this.launch(step, k.task, k.finished);
+      else missing.push(step);
+    }
+    if (missing.length === 0) return;
+    try {
+      const inputs = await this.storage.loadAttemptInputs(missing.map((m) => m.taskId));
+      for (const step of missing) {
+        this.launch(step, inputs.tasks.get(step.taskId), inputs.results.get(step.taskId));
+      }
+    } catch (err) {
+      // The claims stand; their leases expire and the steps are reclaimed.
+      this.logger.warn({ err }, 'could not load inputs for eagerly claimed steps');
     }
   }
 
@@ -285,10 +335,29 @@ export class Engine implements TaskControl {
     } satisfies TaskerEventPayload);
   }
 
+  /**
+   * A task was created here: wake this worker, and on Postgres the others (once per tick), even
+   * when this process runs no worker of its own.
+   */
+  announceNewTask(): void {
+    this.wake();
+    if (!this.storage.capabilities.notifications || this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    setImmediate(() => {
+      this.notifyScheduled = false;
+      void this.notifyOthers({ kind: 'ready' });
+    });
+  }
+
   private async notifyOthers(n: Notice): Promise<void> {
-    if (!this.notifier) return;
+    if (!this.storage.capabilities.notifications) return;
     try {
-      await this.notifier.notify(n);
+      if (this.notifier) await this.notifier.notify(n);
+      else
+        await this.knex.raw('SELECT pg_notify(?, ?)', [
+          channelFor(this.knex),
+          n.kind === 'cancel' ? `cancel:${n.taskId}` : 'ready',
+        ]);
     } catch (err) {
       this.logger.debug({ err }, 'NOTIFY failed; other workers will see the change at their poll');
     }

@@ -1,8 +1,22 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../types';
 
-/** The Postgres channel idle workers listen on. */
+/** The prefix of the Postgres channel idle workers listen on. */
 export const CHANNEL = 'tasker_engine';
+
+/**
+ * The channel for this Knex instance's schema (`tasker_engine_<schema>`): installations in
+ * different schemas of one database must not wake each other's workers.
+ */
+export function channelFor(knex: Knex): string {
+  const sp = (knex.client.config as { searchPath?: string | string[] } | undefined)?.searchPath;
+  const schema = (Array.isArray(sp) ? sp[0] : sp?.split(',')[0]) ?? 'public';
+  const safe = schema
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_');
+  return `${CHANNEL}_${safe}`.slice(0, 63);
+}
 
 /** A wake-up sent between processes. */
 export type Notice = { kind: 'ready' } | { kind: 'cancel'; taskId: string };
@@ -16,13 +30,16 @@ export class PgNotifier {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
+  private readonly channel: string;
   private retryDelay = 250;
 
   constructor(
     private readonly knex: Knex,
     private readonly onNotice: (n: Notice) => void,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.channel = channelFor(knex);
+  }
 
   /** Starts listening; resolves once the first LISTEN succeeded or failed (then it retries). */
   async start(): Promise<void> {
@@ -53,7 +70,7 @@ export class PgNotifier {
       }
       this.conn = conn;
       conn.on('notification', (msg: { channel: string; payload?: string }) => {
-        if (msg.channel !== CHANNEL) return;
+        if (msg.channel !== this.channel) return;
         const p = msg.payload ?? '';
         if (p.startsWith('cancel:')) this.onNotice({ kind: 'cancel', taskId: p.slice(7) });
         else this.onNotice({ kind: 'ready' });
@@ -81,7 +98,7 @@ export class PgNotifier {
         conn.query('SELECT 1').catch(broken);
       }, 10_000);
       this.pingTimer.unref();
-      await conn.query(`LISTEN ${CHANNEL}`);
+      await conn.query(`LISTEN ${this.channel}`);
       this.retryDelay = 250;
       // A wake-up may have been missed while disconnected.
       this.onNotice({ kind: 'ready' });
@@ -104,7 +121,7 @@ export class PgNotifier {
   /** Sends a notice to every listening process (this one included). */
   async notify(n: Notice): Promise<void> {
     const payload = n.kind === 'cancel' ? `cancel:${n.taskId}` : 'ready';
-    await this.knex.raw('SELECT pg_notify(?, ?)', [CHANNEL, payload]);
+    await this.knex.raw('SELECT pg_notify(?, ?)', [this.channel, payload]);
   }
 
   async stop(): Promise<void> {
@@ -115,7 +132,7 @@ export class PgNotifier {
     this.conn = null;
     if (conn) {
       try {
-        await conn.query(`UNLISTEN ${CHANNEL}`);
+        await conn.query(`UNLISTEN ${this.channel}`);
       } catch {
         // The connection may already be gone; releasing it is all that matters.
       }

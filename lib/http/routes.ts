@@ -71,6 +71,8 @@ async function loadTask(req: Request, api: RouteApi): Promise<TaskRecord> {
   return task;
 }
 
+const namespaceListCache = new WeakMap<HandlerRegistry, { revision: number; body: unknown }>();
+
 /** Every route of the REST API. */
 export const ROUTES: RouteDef[] = [
   {
@@ -84,7 +86,16 @@ export const ROUTES: RouteDef[] = [
     responses: { 200: 'NamespaceList' },
     async handle(_req, api) {
       await api.authorize({});
-      return { status: 200, body: { namespaces: api.registry.namespaces().map(presentNamespace) } };
+      // The catalogue changes only when a handler is registered: build it once per revision.
+      let cached = namespaceListCache.get(api.registry);
+      if (!cached || cached.revision !== api.registry.revision) {
+        cached = {
+          revision: api.registry.revision,
+          body: { namespaces: api.registry.namespaces().map(presentNamespace) },
+        };
+        namespaceListCache.set(api.registry, cached);
+      }
+      return { status: 200, body: cached.body };
     },
   },
   {

@@ -32,6 +32,12 @@ export class HandlerRegistry {
   private readonly descriptions = new Map<string, string>();
   /** namespace → handler name → version → handler. */
   private readonly handlers = new Map<string, Map<string, Map<string, RegisteredHandler>>>();
+  private rev = 0;
+
+  /** Incremented by every registration: lets readers cache what they derive from the registry. */
+  get revision(): number {
+    return this.rev;
+  }
 
   /**
    * Registers a namespace or updates its description. Omitting `description` on a later call
@@ -44,6 +50,7 @@ export class HandlerRegistry {
       throw invalid(`Namespace '${name}' description must be a string`);
     }
     this.descriptions.set(name, def.description ?? this.descriptions.get(name) ?? '');
+    this.rev += 1;
   }
 
   /** Validates a handler definition, applies defaults and stores it. Throws {@link RegistrationError}. */
@@ -107,6 +114,7 @@ export class HandlerRegistry {
     let byVersion = byName.get(name);
     if (!byVersion) byName.set(name, (byVersion = new Map()));
     byVersion.set(version, handler);
+    this.rev += 1;
     return handler;
   }
 

@@ -150,8 +150,10 @@ export interface StepWriteResult {
   applied: boolean;
   /** The step's status after the write. */
   status?: StepStatus;
-  /** Ids of steps that became claimable now. */
+  /** Ids of steps that became claimable now (and were not claimed by this write). */
   readyStepIds: number[];
+  /** Steps this write claimed for the writing worker (eager dispatch), to run at once. */
+  claimed?: ClaimedStep[];
   /** The task's new status when this write finished it. */
   taskStatus?: TaskStatus;
   /** The task's status changed from pending to in_progress in this write. */
@@ -222,6 +224,7 @@ export interface Storage {
   finishAttempts(
     items: { step: ClaimedStep; outcome: AttemptOutcome; children: string[] }[],
     now: number,
+    eager?: { owner: string; leaseMs: number; limit: number },
   ): Promise<StepWriteResult[]>;
   /** The tasks of the given steps and their finished steps' results, for starting attempts. */
   loadAttemptInputs(taskIds: string[]): Promise<AttemptInputs>;

@@ -23,8 +23,11 @@ import { applyMigrations, migrationStatus, TABLES } from './migrations';
 import { insertRows, transaction } from './tx';
 import { stepFromRow, taskFromRow, toJson, transitionFromRow, transitionRow } from './rows';
 import * as steps from './stepQueries';
-import { finishAttempts, type FinishItem } from './batchFinish';
+import { finishAttempts, type EagerClaim, type FinishItem } from './batchFinish';
 import * as control from './controlQueries';
+
+/** Task counts up to this are exact; above it GET /tasks reports an estimate (see docs/api.md). */
+export const EXACT_COUNT_LIMIT = 10_000;
 
 /** The Knex implementation of {@link Storage}, for SQLite (better-sqlite3) and Postgres (pg). */
 export class KnexStorage implements Storage {
@@ -32,6 +35,7 @@ export class KnexStorage implements Storage {
   readonly capabilities: StorageCapabilities;
   private readonly connection: Connection;
   private closed = false;
+  private readonly countCache = new Map<string, { n: number; until: number }>();
 
   /** `queryTimeoutMs`: see {@link TaskerConfig.queryTimeoutMs} (Postgres only). */
   constructor(config?: StorageConfig, options: { queryTimeoutMs?: number } = {}) {
@@ -158,8 +162,8 @@ export class KnexStorage implements Storage {
       if (filter.status !== undefined) q.where('status', filter.status);
       return q;
     };
-    const [countRow, rows] = await Promise.all([
-      where(this.knex(TABLES.tasks)).count({ n: '*' }).first(),
+    const [totalCount, rows] = await Promise.all([
+      this.countTasks(filter, where),
       where(this.knex(TABLES.tasks))
         .select('*')
         .orderBy([
@@ -169,7 +173,43 @@ export class KnexStorage implements Storage {
         .limit(perPage)
         .offset((page - 1) * perPage),
     ]);
-    return { tasks: rows.map(taskFromRow), totalCount: Number(countRow?.n ?? 0) };
+    return { tasks: rows.map(taskFromRow), totalCount };
+  }
+
+  /**
+   * The number of tasks matching a filter, without scanning a big table on every page: exact up
+   * to {@link EXACT_COUNT_LIMIT} (a count over a LIMITed subquery, one index range), above that
+   * the planner's estimate on Postgres, and on SQLite an exact count reused for a few seconds.
+   */
+  private async countTasks(
+    filter: TaskFilter,
+    where: (q: Knex.QueryBuilder) => Knex.QueryBuilder,
+  ): Promise<number> {
+    const capped = where(this.knex(TABLES.tasks))
+      .select(this.knex.raw('1'))
+      .limit(EXACT_COUNT_LIMIT + 1);
+    const row = await this.knex.from(capped.as('c')).count({ n: '*' }).first();
+    const n = Number(row?.n ?? 0);
+    if (n <= EXACT_COUNT_LIMIT) return n;
+    const key = JSON.stringify(filter);
+    const cached = this.countCache.get(key);
+    if (cached && cached.until > Date.now()) return cached.n;
+    let total: number;
+    if (this.capabilities.dialect === 'postgres') {
+      const sql = where(this.knex(TABLES.tasks)).select(this.knex.raw('1')).toSQL();
+      const res = await this.knex.raw(
+        `EXPLAIN (FORMAT JSON) ${sql.sql}`,
+        sql.bindings as Knex.Value[],
+      );
+      const plan = (res.rows[0]['QUERY PLAN'] as { Plan: { 'Plan Rows': number } }[])[0].Plan;
+      total = Math.max(n, Math.round(plan['Plan Rows']));
+    } else {
+      const exact = await where(this.knex(TABLES.tasks)).count({ n: '*' }).first();
+      total = Number(exact?.n ?? n);
+    }
+    this.countCache.set(key, { n: total, until: Date.now() + 5000 });
+    if (this.countCache.size > 100) this.countCache.delete(this.countCache.keys().next().value!);
+    return total;
   }
 
   async getSteps(taskId: string): Promise<StepRecord[]> {
@@ -240,8 +280,8 @@ export class KnexStorage implements Storage {
     return steps.finishAttempt(this.knex, step, outcome, now);
   }
 
-  finishAttempts(items: FinishItem[], now: number): Promise<StepWriteResult[]> {
-    return finishAttempts(this.knex, this.capabilities.dialect, items, now);
+  finishAttempts(items: FinishItem[], now: number, eager?: EagerClaim): Promise<StepWriteResult[]> {
+    return finishAttempts(this.knex, this.capabilities.dialect, items, now, eager);
   }
 
   async loadAttemptInputs(taskIds: string[]): Promise<AttemptInputs> {

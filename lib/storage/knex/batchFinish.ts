@@ -3,7 +3,7 @@ import type { StepStatus, TaskStatus } from '../../types';
 import type { AttemptOutcome, ClaimedStep, StepWriteResult } from '../types';
 import { TABLES } from './migrations';
 import { deriveTaskStatus } from './progress';
-import { toJson, transitionRow } from './rows';
+import { stepFromRow, toJson, transitionRow } from './rows';
 import { insertRows, transaction } from './tx';
 
 /** One finished attempt to write, with the names of the steps that depend on it. */
@@ -15,6 +15,17 @@ export interface FinishItem {
 }
 
 const LIVE: ReadonlySet<string> = new Set(['pending', 'in_progress', 'error']);
+
+/**
+ * Claim children released by this batch in the same transaction, for the worker writing it
+ * (eager dispatch): a chain's next step starts without another round trip to find it.
+ */
+export interface EagerClaim {
+  owner: string;
+  leaseMs: number;
+  /** Free slots of the worker; at most this many children are claimed. */
+  limit: number;
+}
 
 function rowsOf(res: unknown): Record<string, unknown>[] {
   return Array.isArray(res) ? res : ((res as { rows?: Record<string, unknown>[] }).rows ?? []);
@@ -37,6 +48,7 @@ export async function finishAttempts(
   dialect: 'sqlite' | 'postgres',
   items: FinishItem[],
   now: number,
+  eager?: EagerClaim,
 ): Promise<StepWriteResult[]> {
   if (items.length === 0) return [];
   return transaction(knex, async (trx) => {
@@ -131,10 +143,42 @@ export async function finishAttempts(
       }
     }
 
-    // Settle the tasks whose steps reached a resting state.
+    const claimedByTask = new Map<string, ClaimedStep[]>();
+    const readyIds = [...readyByTask.values()].flat().slice(0, eager?.limit ?? 0);
+    if (eager && readyIds.length > 0) {
+      const claimed = rowsOf(
+        await trx.raw(
+          `UPDATE ${s} SET status = 'in_progress', attempts = attempts + 1, fence = fence + 1,
+             lease_owner = ?, lease_expires_at = CAST(? AS bigint), ready_at = NULL,
+             next_retry_at = NULL, started_at = COALESCE(started_at, CAST(? AS bigint)),
+             updated_at = CAST(? AS bigint)
+           WHERE id IN (${readyIds.map(() => '?').join(', ')}) AND ready_at IS NOT NULL
+           RETURNING *`,
+          [eager.owner, now + eager.leaseMs, now, now, ...readyIds],
+        ),
+      );
+      for (const r of claimed) {
+        const step: ClaimedStep = { ...stepFromRow(r), claimedReadyAt: now };
+        claimedByTask.set(step.taskId, [...(claimedByTask.get(step.taskId) ?? []), step]);
+        const left = (readyByTask.get(step.taskId) ?? []).filter((id) => id !== step.id);
+        readyByTask.set(step.taskId, left);
+      }
+    }
+
+    // Settle the tasks whose steps reached a resting state. A task that is in progress and just
+    // had children released cannot have finished: no need to read its steps.
+    const released = new Set(
+      [...readyByTask.keys(), ...claimedByTask.keys()].filter(
+        (id) => (readyByTask.get(id)?.length ?? 0) + (claimedByTask.get(id)?.length ?? 0) > 0,
+      ),
+    );
     const settle = [
       ...new Set(ok.filter((p) => p.retryAt === null).map((p) => p.item.step.taskId)),
-    ].filter((id) => LIVE.has(taskStatus.get(id) ?? ''));
+    ].filter(
+      (id) =>
+        LIVE.has(taskStatus.get(id) ?? '') &&
+        !(taskStatus.get(id) === 'in_progress' && released.has(id)),
+    );
     const newStatus = new Map<string, { from: TaskStatus; to: TaskStatus }>();
     if (settle.length > 0) {
       const counts = rowsOf(
@@ -176,6 +220,9 @@ export async function finishAttempts(
     }
 
     const transitions = [
+      ...[...claimedByTask.values()]
+        .flat()
+        .map((c) => transitionRow(c.taskId, c.name, 'pending', 'in_progress', now, c.attempts)),
       ...ok.map((p) =>
         transitionRow(
           p.item.step.taskId,
@@ -206,6 +253,7 @@ export async function finishAttempts(
         applied: true,
         status: p.status,
         readyStepIds: readyByTask.get(p.item.step.taskId) ?? [],
+        claimed: claimedByTask.get(p.item.step.taskId) ?? [],
         ...(change ? { taskStatus: change.to, taskStarted: change.from === 'pending' } : {}),
       };
     });
