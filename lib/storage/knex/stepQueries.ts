@@ -30,71 +30,49 @@ export async function claimSteps(
   if (handlerKeys.length === 0 || limit <= 0) return none;
   if (caps.dialect === 'postgres')
     return claimStepsPg(knex, owner, handlerKeys, limit, now, leaseMs);
+  // SQLite: one writer, so no SKIP LOCKED; UPDATE ... RETURNING keeps it to four statements.
   return transaction(knex, async (trx) => {
-    const candidates = trx(TABLES.steps)
-      .select('id', 'status', 'task_id', 'ready_at')
+    const picked: { id: number; status: string; ready_at: number }[] = await trx(TABLES.steps)
+      .select('id', 'status', 'ready_at')
       .whereNotNull('ready_at')
       .where('ready_at', '<=', now)
       .whereIn('handler_key', handlerKeys)
       .orderBy('ready_at')
       .limit(limit);
-    if (caps.dialect === 'postgres') candidates.forUpdate().skipLocked();
-    const picked: { id: number; status: string; task_id: string; ready_at: number }[] =
-      await candidates;
     if (picked.length === 0) return none;
     const ids = picked.map((p) => Number(p.id));
-    await trx(TABLES.steps)
-      .whereIn('id', ids)
-      .update({
-        status: 'in_progress',
-        attempts: trx.raw('attempts + 1'),
-        fence: trx.raw('fence + 1'),
-        lease_owner: owner,
-        lease_expires_at: now + leaseMs,
-        ready_at: null,
-        next_retry_at: null,
-        started_at: trx.raw('COALESCE(started_at, ?)', [now]),
-        updated_at: now,
-      });
-    const readyById = new Map(picked.map((p) => [Number(p.id), Number(p.ready_at)]));
-    const claimed: ClaimedStep[] = (await trx(TABLES.steps).whereIn('id', ids)).map((r) => {
-      const step = stepFromRow(r);
-      return { ...step, claimedReadyAt: readyById.get(step.id) };
-    });
-    const fromById = new Map(picked.map((p) => [Number(p.id), p.status]));
-    await insertRows(
-      trx,
-      TABLES.transitions,
-      claimed.map((s) =>
-        transitionRow(s.taskId, s.name, fromById.get(s.id) ?? null, 'in_progress', now, s.attempts),
-      ),
+    const rows: Record<string, unknown>[] = await trx.raw(
+      `UPDATE ${TABLES.steps} SET status = 'in_progress', attempts = attempts + 1,
+         fence = fence + 1, lease_owner = ?, lease_expires_at = ?, ready_at = NULL,
+         next_retry_at = NULL, started_at = COALESCE(started_at, ?), updated_at = ?
+       WHERE id IN (${ids.map(() => '?').join(', ')}) RETURNING *`,
+      [owner, now + leaseMs, now, now, ...ids],
     );
-    const taskIds = [...new Set(claimed.map((s) => s.taskId))];
-    const startedQuery = trx(TABLES.tasks)
-      .whereIn('id', taskIds)
-      .where('status', 'pending')
-      .select('id', 'status');
-    // A task row locked by an operator action or a completion is left alone here (its
-    // settlement moves it to in_progress); waiting for it could deadlock with the step locks.
-    if (caps.dialect === 'postgres') startedQuery.forUpdate().skipLocked();
-    const started: { id: string }[] = await startedQuery;
-    if (started.length > 0) {
-      await trx(TABLES.tasks)
-        .whereIn(
-          'id',
-          started.map((t) => t.id),
-        )
-        .update({
-          status: 'in_progress',
-          started_at: trx.raw('COALESCE(started_at, ?)', [now]),
-          updated_at: now,
-        });
-      await insertRows(
-        trx,
-        TABLES.transitions,
-        started.map((t: any) => transitionRow(t.id, null, t.status, 'in_progress', now)),
-      );
-    }
+    const before = new Map(picked.map((p) => [Number(p.id), p]));
+    const claimed: ClaimedStep[] = rows.map((r) => {
+      const step = stepFromRow(r);
+      return { ...step, claimedReadyAt: Number(before.get(step.id)?.ready_at) };
+    });
+    const taskIds = [...new Set(claimed.map((c) => c.taskId))];
+    const started: { id: string }[] = await trx.raw(
+      `UPDATE ${TABLES.tasks} SET status = 'in_progress', started_at = COALESCE(started_at, ?),
+         updated_at = ?
+       WHERE status = 'pending' AND id IN (${taskIds.map(() => '?').join(', ')}) RETURNING id`,
+      [now, now, ...taskIds],
+    );
+    await insertRows(trx, TABLES.transitions, [
+      ...claimed.map((c) =>
+        transitionRow(
+          c.taskId,
+          c.name,
+          before.get(c.id)?.status ?? null,
+          'in_progress',
+          now,
+          c.attempts,
+        ),
+      ),
+      ...started.map((t) => transitionRow(t.id, null, 'pending', 'in_progress', now)),
+    ]);
     return {
       steps: claimed.sort((a, b) => a.id - b.id),
       startedTaskIds: started.map((t) => t.id),
