@@ -217,6 +217,42 @@ export async function finishAttempt(
   });
 }
 
+/**
+ * Puts leased steps back to `pending`, claimable now, under a new fencing token (so the old
+ * holder's late result is discarded), recording why in their transitions.
+ */
+async function handBack(
+  trx: Knex.Transaction,
+  rows: { id: unknown; task_id: string; name: string; attempts: unknown }[],
+  now: number,
+  why: { message: string; class: string; code?: string },
+): Promise<void> {
+  if (rows.length === 0) return;
+  await trx(TABLES.steps)
+    .whereIn(
+      'id',
+      rows.map((r) => Number(r.id)),
+    )
+    .update({
+      status: 'pending',
+      ready_at: now,
+      fence: trx.raw('fence + 1'),
+      lease_owner: null,
+      lease_expires_at: null,
+      updated_at: now,
+    });
+  await insertRows(
+    trx,
+    TABLES.transitions,
+    rows.map((r) =>
+      transitionRow(r.task_id, r.name, 'in_progress', 'pending', now, Number(r.attempts), {
+        ...why,
+        attempt: Number(r.attempts),
+      }),
+    ),
+  );
+}
+
 /** Makes steps whose lease expired claimable again (their worker died or stalled). */
 export async function reclaimExpired(
   knex: Knex,
@@ -231,32 +267,13 @@ export async function reclaimExpired(
       .where('status', 'in_progress')
       .limit(500);
     if (caps.dialect === 'postgres') q.forUpdate().skipLocked();
-    const rows: any[] = await q;
-    if (rows.length === 0) return [];
-    const ids = rows.map((r) => Number(r.id));
-    await trx(TABLES.steps)
-      .whereIn('id', ids)
-      .update({
-        status: 'pending',
-        ready_at: now,
-        fence: trx.raw('fence + 1'),
-        lease_owner: null,
-        lease_expires_at: null,
-        updated_at: now,
-      });
-    await insertRows(
-      trx,
-      TABLES.transitions,
-      rows.map((r) =>
-        transitionRow(r.task_id, r.name, 'in_progress', 'pending', now, Number(r.attempts), {
-          message: 'Lease expired: the worker stopped heartbeating',
-          class: 'LeaseExpired',
-          code: 'LEASE_LOST',
-          attempt: Number(r.attempts),
-        }),
-      ),
-    );
-    return ids;
+    const rows: { id: unknown; task_id: string; name: string; attempts: unknown }[] = await q;
+    await handBack(trx, rows, now, {
+      message: 'Lease expired: the worker stopped heartbeating',
+      class: 'LeaseExpired',
+      code: 'LEASE_LOST',
+    });
+    return rows.map((r) => Number(r.id));
   });
 }
 
@@ -269,29 +286,22 @@ export async function releaseLeases(
 ): Promise<void> {
   if (leases.length === 0) return;
   await transaction(knex, async (trx) => {
-    for (const l of leases) {
-      const row = await trx(TABLES.steps)
-        .where({ id: l.id, fence: l.fence, status: 'in_progress', lease_owner: owner })
-        .first();
-      if (!row) continue;
+    const held = new Set(leases.map((l) => `${l.id}:${l.fence}`));
+    const rows = (
       await trx(TABLES.steps)
-        .where({ id: l.id, fence: l.fence })
-        .update({
-          status: 'pending',
-          ready_at: now,
-          fence: trx.raw('fence + 1'),
-          lease_owner: null,
-          lease_expires_at: null,
-          updated_at: now,
-        });
-      await trx(TABLES.transitions).insert(
-        transitionRow(row.task_id, row.name, 'in_progress', 'pending', now, Number(row.attempts), {
-          message: 'Worker shut down during the attempt',
-          class: 'WorkerShutdown',
-          attempt: Number(row.attempts),
-        }),
-      );
-    }
+        .select('id', 'task_id', 'name', 'attempts', 'fence')
+        .whereIn(
+          'id',
+          leases.map((l) => l.id),
+        )
+        .where({ status: 'in_progress', lease_owner: owner })
+    ).filter((r: { id: unknown; fence: unknown }) =>
+      held.has(`${Number(r.id)}:${Number(r.fence)}`),
+    );
+    await handBack(trx, rows, now, {
+      message: 'Worker shut down during the attempt',
+      class: 'WorkerShutdown',
+    });
   });
 }
 
