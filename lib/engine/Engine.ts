@@ -55,6 +55,9 @@ export class Engine implements TaskControl {
   private notifier: PgNotifier | null = null;
   private readonly writeQueue: PendingWrite[] = [];
   private writing = false;
+  /** Free slots a claim in flight may fill, and those a completion batch in flight may fill. */
+  private pumpReserved = 0;
+  private eagerReserved = 0;
   private notifyScheduled = false;
   private closed: Promise<void> | null = null;
   /** Set while the claim loop is failing (database down), for health checks. */
@@ -127,9 +130,11 @@ export class Engine implements TaskControl {
     try {
       do {
         this.pumpAgain = false;
-        const free = this.config.worker.concurrency - this.running.size;
+        // Slots a completion batch in flight may fill with eagerly claimed children are taken.
+        const free = this.config.worker.concurrency - this.running.size - this.eagerReserved;
         if (free <= 0 || this.closing) break;
         const now = Date.now();
+        this.pumpReserved = Math.max(0, free);
         const { steps, startedTaskIds } = await this.storage.claimSteps(
           this.workerId,
           [...this.handlers.keys()],
@@ -149,6 +154,8 @@ export class Engine implements TaskControl {
             this.launch(step, inputs.tasks.get(step.taskId), inputs.results.get(step.taskId));
           }
         }
+        // Held until the claimed steps are running, so a completion batch cannot take their slots.
+        this.pumpReserved = 0;
         if (steps.length === free) this.pumpAgain = true;
         else if (steps.length === 0) await this.armRetryTimer(now);
       } while (this.pumpAgain && !this.closing);
@@ -156,6 +163,7 @@ export class Engine implements TaskControl {
       this.lastError = err;
       this.logger.warn({ err }, 'claiming steps failed; will retry at the next poll');
     } finally {
+      this.pumpReserved = 0;
       this.pumping = false;
       this.armPoll();
     }
@@ -248,7 +256,11 @@ export class Engine implements TaskControl {
         const batch = this.writeQueue.splice(0, 200);
         try {
           // The batch's own attempts still count as running: their slots free up after this.
-          const free = this.config.worker.concurrency - (this.running.size - batch.length);
+          const free = Math.max(
+            0,
+            this.config.worker.concurrency - (this.running.size - batch.length) - this.pumpReserved,
+          );
+          this.eagerReserved = free;
           const results = await this.storage.finishAttempts(
             batch.map((b) => b.item),
             Date.now(),
@@ -261,6 +273,8 @@ export class Engine implements TaskControl {
         } catch (err) {
           // Nothing was written: the steps stay leased and are retried when the lease expires.
           for (const b of batch) b.reject(err);
+        } finally {
+          this.eagerReserved = 0;
         }
       }
     } finally {
@@ -272,6 +286,17 @@ export class Engine implements TaskControl {
   private async launchEager(batch: PendingWrite[], results: StepWriteResult[]): Promise<void> {
     const claimed = results.flatMap((r) => r.claimed ?? []);
     if (claimed.length === 0) return;
+    if (this.closing) {
+      // Shutting down: hand the children straight back for another worker.
+      await this.storage
+        .releaseLeases(
+          this.workerId,
+          claimed.map((c) => ({ id: c.id, fence: c.fence })),
+          Date.now(),
+        )
+        .catch((err: unknown) => this.logger.warn({ err }, 'could not hand back claimed steps'));
+      return;
+    }
     const known = new Map<string, { task?: TaskRecord; finished: Map<string, Json | null> }>();
     batch.forEach((b, i) => {
       const k = known.get(b.item.step.taskId) ?? { task: b.task, finished: new Map(b.finished) };
@@ -475,10 +500,16 @@ export class Engine implements TaskControl {
     if (this.retryTimer) clearTimeout(this.retryTimer.timer);
     if (this.reclaimTimer) clearInterval(this.reclaimTimer);
     while (this.pumping) await new Promise((r) => setTimeout(r, 5));
-    const waitAll = () => Promise.all([...this.running.values()].map((r) => r.done));
+    // Whatever runs now, or is launched by a batch already being written, is waited for.
+    const waitAll = async () => {
+      while (this.running.size > 0 || this.writing) {
+        await Promise.all([...this.running.values()].map((r) => r.done));
+        if (this.writing) await new Promise((r) => setTimeout(r, 5));
+      }
+    };
     const timeout = (ms: number) =>
       new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
-    if (this.running.size > 0) {
+    if (this.running.size > 0 || this.writing) {
       const outcome = await Promise.race([
         waitAll(),
         timeout(this.config.worker.shutdownTimeoutMs),

@@ -31,6 +31,7 @@ export class PgNotifier {
   private retryTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private readonly channel: string;
+  private connecting: any = null;
   private retryDelay = 250;
 
   constructor(
@@ -55,7 +56,14 @@ export class PgNotifier {
         driver: { Client: new (c: unknown) => any };
         connectionSettings: unknown;
       };
-      const conn = new client.driver.Client(client.connectionSettings);
+      const settings =
+        typeof client.connectionSettings === 'string'
+          ? { connectionString: client.connectionSettings }
+          : (client.connectionSettings as Record<string, unknown>);
+      // Bounded connect: a half-open path must not leave a connect pending (and the process
+      // alive) forever.
+      const conn = new client.driver.Client({ connectionTimeoutMillis: 5000, ...settings });
+      this.connecting = conn;
       // An error before the handlers below are attached must not become an uncaught 'error'.
       conn.on('error', () => {});
       try {
@@ -63,6 +71,8 @@ export class PgNotifier {
       } catch (err) {
         await conn.end().catch(() => {});
         throw err;
+      } finally {
+        this.connecting = null;
       }
       if (this.stopped) {
         await conn.end().catch(() => {});
@@ -128,15 +138,17 @@ export class PgNotifier {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.pingTimer) clearInterval(this.pingTimer);
+    this.connecting?.end().catch(() => {});
     const conn = this.conn;
     this.conn = null;
     if (conn) {
-      try {
-        await conn.query(`UNLISTEN ${this.channel}`);
-      } catch {
-        // The connection may already be gone; releasing it is all that matters.
-      }
-      await conn.end().catch(() => {});
+      // Closing the session ends the LISTEN; wait for a clean goodbye at most a second (the
+      // server may be unreachable), then drop the socket so nothing keeps the process alive.
+      await Promise.race([
+        conn.end().catch(() => {}),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
+      conn.connection?.stream?.destroy?.();
     }
   }
 }

@@ -73,7 +73,21 @@ export function openConnection(
     cfg.pool = pool;
   }
   const guard = { paused: false };
-  if (dialect === 'postgres') guardHalfOpen(cfg, queryTimeoutMs, guard);
+  if (dialect === 'postgres') {
+    guardHalfOpen(cfg, queryTimeoutMs, guard);
+    // A connect that gets no answer (a half-open path) fails instead of pending forever.
+    if (typeof cfg.connection === 'string') {
+      cfg.connection = {
+        connectionString: cfg.connection,
+        connectionTimeoutMillis: queryTimeoutMs,
+      };
+    } else if (cfg.connection && typeof cfg.connection === 'object') {
+      cfg.connection = {
+        connectionTimeoutMillis: queryTimeoutMs,
+        ...cfg.connection,
+      };
+    }
+  }
   return { knex: knexFactory(cfg), dialect, owned: true, guard };
 }
 
