@@ -194,7 +194,8 @@ export class KnexStorage implements Storage {
     const key = JSON.stringify(filter);
     const cached = this.countCache.get(key);
     if (cached && cached.until > Date.now()) return cached.n;
-    let total: number;
+    let total = 0;
+    let estimated = false;
     if (this.capabilities.dialect === 'postgres') {
       const sql = where(this.knex(TABLES.tasks)).select(this.knex.raw('1')).toSQL();
       const res = await this.knex.raw(
@@ -202,8 +203,12 @@ export class KnexStorage implements Storage {
         sql.bindings as Knex.Value[],
       );
       const plan = (res.rows[0]['QUERY PLAN'] as { Plan: { 'Plan Rows': number } }[])[0].Plan;
-      total = Math.max(n, Math.round(plan['Plan Rows']));
-    } else {
+      total = Math.round(plan['Plan Rows']);
+      // Statistics lag behind a burst of inserts: trust the estimate only where it says the
+      // table is far past the exact range, and count exactly (cached) otherwise.
+      estimated = total > EXACT_COUNT_LIMIT * 10;
+    }
+    if (!estimated) {
       const exact = await where(this.knex(TABLES.tasks)).count({ n: '*' }).first();
       total = Number(exact?.n ?? n);
     }
