@@ -1,3 +1,4 @@
+import { SEED_PROCESS_PAYMENT_TEMPLATES } from '../helpers/seed';
 /**
  * Acceptance test of examples/demo: the seed's "Complete Handler Discovery Workflow" against the
  * demo app in-process, then `server.ts` as a real process, as `npm run demo` starts it.
@@ -50,50 +51,6 @@ const SEED_NAMESPACES = [
     description: 'Notification and messaging workflows',
     handler_count: 4,
     handlers: ['send_email', 'send_sms', 'push_notification', 'alert_admin'],
-  },
-];
-
-/** The seed's step templates of payments.process_payment@2.1.0. */
-const SEED_STEP_TEMPLATES = [
-  {
-    name: 'validate_payment',
-    description: 'Validate payment details and customer information',
-    handler_class: 'Payments::StepHandler::ValidatePaymentHandler',
-    depends_on_step: null,
-    default_retryable: false,
-    default_retry_limit: 0,
-    skippable: false,
-    custom_events: [],
-  },
-  {
-    name: 'charge_card',
-    description: 'Process payment through payment gateway',
-    handler_class: 'Payments::StepHandler::ChargeCardHandler',
-    depends_on_step: 'validate_payment',
-    default_retryable: true,
-    default_retry_limit: 3,
-    skippable: false,
-    custom_events: ['payment.gateway.charged'],
-  },
-  {
-    name: 'update_order',
-    description: 'Update order status after successful payment',
-    handler_class: 'Payments::StepHandler::UpdateOrderHandler',
-    depends_on_step: 'charge_card',
-    default_retryable: true,
-    default_retry_limit: 2,
-    skippable: false,
-    custom_events: [],
-  },
-  {
-    name: 'send_confirmation',
-    description: 'Send payment confirmation email to customer',
-    handler_class: 'Payments::StepHandler::SendConfirmationHandler',
-    depends_on_step: 'update_order',
-    default_retryable: true,
-    default_retry_limit: 5,
-    skippable: true,
-    custom_events: ['notification.email.sent'],
   },
 ];
 
@@ -233,9 +190,9 @@ describe('examples/demo', () => {
         version: '2.1.0',
         description: 'Process customer payment with validation and confirmation',
       });
-      const seedKeys = Object.keys(SEED_STEP_TEMPLATES[0]);
+      const seedKeys = Object.keys(SEED_PROCESS_PAYMENT_TEMPLATES[0]);
       expect(detail.body.step_templates.map((t: any) => pick(t, seedKeys))).to.deep.equal(
-        SEED_STEP_TEMPLATES,
+        SEED_PROCESS_PAYMENT_TEMPLATES,
       );
       expect(
         pick(detail.body.dependency_graph, ['nodes', 'edges', 'execution_order']),

@@ -1,0 +1,43 @@
+/** The seed's step templates of payments.process_payment@2.1.0, verbatim (shared by tests). */
+export const SEED_PROCESS_PAYMENT_TEMPLATES = [
+  {
+    name: 'validate_payment',
+    description: 'Validate payment details and customer information',
+    handler_class: 'Payments::StepHandler::ValidatePaymentHandler',
+    depends_on_step: null,
+    default_retryable: false,
+    default_retry_limit: 0,
+    skippable: false,
+    custom_events: [],
+  },
+  {
+    name: 'charge_card',
+    description: 'Process payment through payment gateway',
+    handler_class: 'Payments::StepHandler::ChargeCardHandler',
+    depends_on_step: 'validate_payment',
+    default_retryable: true,
+    default_retry_limit: 3,
+    skippable: false,
+    custom_events: ['payment.gateway.charged'],
+  },
+  {
+    name: 'update_order',
+    description: 'Update order status after successful payment',
+    handler_class: 'Payments::StepHandler::UpdateOrderHandler',
+    depends_on_step: 'charge_card',
+    default_retryable: true,
+    default_retry_limit: 2,
+    skippable: false,
+    custom_events: [],
+  },
+  {
+    name: 'send_confirmation',
+    description: 'Send payment confirmation email to customer',
+    handler_class: 'Payments::StepHandler::SendConfirmationHandler',
+    depends_on_step: 'update_order',
+    default_retryable: true,
+    default_retry_limit: 5,
+    skippable: true,
+    custom_events: ['notification.email.sent'],
+  },
+];
