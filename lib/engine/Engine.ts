@@ -245,7 +245,12 @@ export class Engine implements TaskControl {
   ): Promise<StepWriteResult> {
     return new Promise((resolve, reject) => {
       this.writeQueue.push({ item, task, finished, resolve, reject });
-      if (!this.writing) void this.flushWrites();
+      if (!this.writing) {
+        // Started after this turn of the event loop, so attempts finishing in the same turn
+        // share the transaction (and its commit).
+        this.writing = true;
+        setImmediate(() => void this.flushWrites());
+      }
     });
   }
 
@@ -256,6 +261,9 @@ export class Engine implements TaskControl {
         const batch = this.writeQueue.splice(0, 200);
         try {
           // The batch's own attempts still count as running: their slots free up after this.
+          // The write claims for them: the released children first, then other ready steps
+          // (the claim the loop would make next), so a busy worker refills its slots without
+          // a claim round trip of its own.
           const free = Math.max(
             0,
             this.config.worker.concurrency - (this.running.size - batch.length) - this.pumpReserved,
@@ -266,7 +274,12 @@ export class Engine implements TaskControl {
             Date.now(),
             this.closing || free <= 0
               ? undefined
-              : { owner: this.workerId, leaseMs: this.config.worker.leaseMs, limit: free },
+              : {
+                  owner: this.workerId,
+                  leaseMs: this.config.worker.leaseMs,
+                  limit: free,
+                  ...(process.env.NOREFILL ? {} : { handlerKeys: [...this.handlers.keys()] }),
+                },
           );
           await this.launchEager(batch, results);
           batch.forEach((b, i) => b.resolve(results[i]));
@@ -284,7 +297,8 @@ export class Engine implements TaskControl {
 
   /** Starts the children a write claimed, with the inputs the batch already holds. */
   private async launchEager(batch: PendingWrite[], results: StepWriteResult[]): Promise<void> {
-    const claimed = results.flatMap((r) => r.claimed ?? []);
+    const refill = results.at(-1)?.refill;
+    const claimed = [...results.flatMap((r) => r.claimed ?? []), ...(refill?.steps ?? [])];
     if (claimed.length === 0) return;
     if (this.closing) {
       // Shutting down: hand the children straight back for another worker.
@@ -296,6 +310,10 @@ export class Engine implements TaskControl {
         )
         .catch((err: unknown) => this.logger.warn({ err }, 'could not hand back claimed steps'));
       return;
+    }
+    for (const id of refill?.startedTaskIds ?? []) {
+      const step = refill!.steps.find((st) => st.taskId === id);
+      if (step) this.emitStarted(step);
     }
     const known = new Map<string, { task?: TaskRecord; finished: Map<string, Json | null> }>();
     batch.forEach((b, i) => {

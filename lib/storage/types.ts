@@ -158,6 +158,11 @@ export interface StepWriteResult {
   taskStatus?: TaskStatus;
   /** The task's status changed from pending to in_progress in this write. */
   taskStarted?: boolean;
+  /**
+   * On the last result of a batch only: other ready steps the write claimed to fill the
+   * worker's remaining free slots (`eager.handlerKeys`), as a claim would return them.
+   */
+  refill?: ClaimResult;
 }
 
 /** What attempts need besides the claimed row: the task and the parents' results. */
@@ -224,7 +229,7 @@ export interface Storage {
   finishAttempts(
     items: { step: ClaimedStep; outcome: AttemptOutcome; children: string[] }[],
     now: number,
-    eager?: { owner: string; leaseMs: number; limit: number },
+    eager?: { owner: string; leaseMs: number; limit: number; handlerKeys?: string[] },
   ): Promise<StepWriteResult[]>;
   /** The tasks of the given steps and their finished steps' results, for starting attempts. */
   loadAttemptInputs(taskIds: string[]): Promise<AttemptInputs>;

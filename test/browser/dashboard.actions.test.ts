@@ -37,10 +37,12 @@ describe('dashboard actions (browser)', function () {
   let page: Page;
   let problems: string[];
   let savedSpeed: string | undefined;
+  let speedChanged = false;
 
   before(async function () {
     requireChromium(this);
     savedSpeed = process.env.TASKER_DEMO_SPEED;
+    speedChanged = true;
     process.env.TASKER_DEMO_SPEED = '20';
     running = await startDemo();
     browser = await launchChromium();
@@ -59,6 +61,9 @@ describe('dashboard actions (browser)', function () {
   after(async () => {
     await browser?.close();
     await running?.close();
+    // Skipped (no Chromium): the hook above changed nothing, so nothing is restored (deleting
+    // the variable here would turn the demo's random failures on for the test files after).
+    if (!speedChanged) return;
     if (savedSpeed === undefined) delete process.env.TASKER_DEMO_SPEED;
     else process.env.TASKER_DEMO_SPEED = savedSpeed;
   });

@@ -121,13 +121,14 @@ describe('tasker CLI', function () {
       const first = await run(['migrate', '--database', 'sqlite:ops.db'], dir);
       expect(first.code, first.stderr).to.equal(0);
       expect(first.stdout).to.include(`Database: sqlite:${join(dir, 'ops.db')}`);
-      expect(first.stdout).to.match(/^Applying 1 migration in one transaction:$/m);
+      expect(first.stdout).to.match(/^Applying 2 migrations in one transaction:$/m);
       expect(first.stdout).to.match(/^ {2}0001_initial \.\.\. done \(\d+ ms\)$/m);
-      expect(first.stdout).to.match(/^Committed: 1 applied now, 1 in total\.$/m);
+      expect(first.stdout).to.match(/^ {2}0002_postgres_functions \.\.\. done \(\d+ ms\)$/m);
+      expect(first.stdout).to.match(/^Committed: 2 applied now, 2 in total\.$/m);
       expect(existsSync(join(dir, 'ops.db'))).to.equal(true);
 
       const again = await run(['migrate', '--database', 'ops.db'], dir);
-      expect(again.stdout).to.include('Up to date: 1 applied, none pending.');
+      expect(again.stdout).to.include('Up to date: 2 applied, none pending.');
       const status = await run(['migrate', '--database', join(dir, 'ops.db'), '--check']);
       expect(status.code).to.equal(0);
       expect(status.stdout).to.match(/^ {2}applied {2}0001_initial$/m);
@@ -138,7 +139,7 @@ describe('tasker CLI', function () {
       const status = await run(['migrate', '--database', 'fresh.sqlite', '--status'], dir);
       expect(status.code).to.equal(0);
       expect(status.stdout).to.match(/^ {2}pending {2}0001_initial$/m);
-      expect(status.stdout).to.include("1 pending migration: run 'tasker migrate' to apply.");
+      expect(status.stdout).to.include("2 pending migrations: run 'tasker migrate' to apply.");
       const check = await run(['migrate', '--database', 'fresh.sqlite', '--check'], dir);
       expect(check.code).to.equal(1);
     });
@@ -150,11 +151,11 @@ describe('tasker CLI', function () {
       const applied = await run(['migrate', '--database', url.toString()]);
       expect(applied.code, applied.stderr).to.equal(0);
       expect(applied.stdout).to.include(`(schema ${schema})`);
-      expect(applied.stdout).to.include('Committed: 1 applied now');
+      expect(applied.stdout).to.include('Committed: 2 applied now');
       const status = await run(['migrate', '--status'], undefined, {
         TASKER_DATABASE_URL: url.toString(),
       });
-      expect(status.stdout).to.include('Up to date: 1 applied, none pending.');
+      expect(status.stdout).to.include('Up to date: 2 applied, none pending.');
     });
 
     it('fails with exit code 1 when the database cannot be opened', async () => {

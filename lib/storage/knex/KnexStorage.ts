@@ -20,14 +20,64 @@ import type {
 } from '../types';
 import { openConnection, type Connection, type StorageConfig } from './connection';
 import { applyMigrations, migrationStatus, TABLES } from './migrations';
-import { insertRows, transaction } from './tx';
+import { inTransaction, insertAll, insertSql, withExec } from './exec';
 import { stepFromRow, taskFromRow, toJson, transitionFromRow, transitionRow } from './rows';
 import * as steps from './stepQueries';
 import { finishAttempts, type EagerClaim, type FinishItem } from './batchFinish';
 import * as control from './controlQueries';
+import { claimStepsPg, finishAttemptsPg } from './pgFunctions';
 
 /** Task counts up to this are exact; above it GET /tasks reports an estimate (see docs/api.md). */
 export const EXACT_COUNT_LIMIT = 10_000;
+
+/** Tasks with more steps than this are created on their own, not batched. */
+const MAX_BATCHED_STEPS = 1000;
+
+interface QueuedCreate {
+  task: NewTask;
+  now: number;
+  resolve(r: CreateTaskResult): void;
+  reject(err: unknown): void;
+}
+
+/** The rows a new task inserts: the task, its steps, and their first transitions. */
+function taskRows(task: NewTask, now: number) {
+  return {
+    task: {
+      id: task.id,
+      namespace: task.namespace,
+      name: task.name,
+      version: task.version,
+      status: 'pending',
+      context: toJson(task.context),
+      bypass_steps: toJson(task.bypassSteps),
+      idempotency_key: task.idempotencyKey,
+      request_hash: task.requestHash,
+      trace_context: task.traceContext ? toJson(task.traceContext) : null,
+      created_at: now,
+      updated_at: now,
+    },
+    steps: task.steps.map((s) => ({
+      task_id: task.id,
+      name: s.name,
+      position: s.position,
+      handler_key: `${task.namespace}.${task.name}@${task.version}`,
+      status: s.status,
+      depends_on: toJson(s.dependsOn),
+      pending_parents: s.pendingParents,
+      ready_at: s.status === 'pending' && s.pendingParents === 0 ? now : null,
+      max_attempts: s.maxAttempts,
+      skippable: s.skippable,
+      completed_at: s.status === 'skipped' ? now : null,
+      created_at: now,
+      updated_at: now,
+    })),
+    transitions: [
+      transitionRow(task.id, null, null, 'pending', now),
+      ...task.steps.map((s) => transitionRow(task.id, s.name, null, s.status, now)),
+    ],
+  };
+}
 
 /** The Knex implementation of {@link Storage}, for SQLite (better-sqlite3) and Postgres (pg). */
 export class KnexStorage implements Storage {
@@ -36,6 +86,8 @@ export class KnexStorage implements Storage {
   private readonly connection: Connection;
   private closed = false;
   private readonly countCache = new Map<string, { n: number; until: number }>();
+  private readonly createQueue: QueuedCreate[] = [];
+  private creating = false;
 
   /** `queryTimeoutMs`: see {@link TaskerConfig.queryTimeoutMs} (Postgres only). */
   constructor(config?: StorageConfig, options: { queryTimeoutMs?: number } = {}) {
@@ -75,37 +127,108 @@ export class KnexStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Creations already accepted are written first.
+    while (this.creating) await new Promise((r) => setTimeout(r, 5));
     if (this.connection.owned) await this.knex.destroy();
   }
 
-  async createTask(task: NewTask, now: number): Promise<CreateTaskResult> {
-    return transaction(this.knex, async (trx) => {
-      const row = {
-        id: task.id,
-        namespace: task.namespace,
-        name: task.name,
-        version: task.version,
-        status: 'pending',
-        context: toJson(task.context),
-        bypass_steps: toJson(task.bypassSteps),
-        idempotency_key: task.idempotencyKey,
-        request_hash: task.requestHash,
-        trace_context: task.traceContext ? toJson(task.traceContext) : null,
-        created_at: now,
-        updated_at: now,
-      };
+  /**
+   * Creates a task with its steps. Tasks without an idempotency key created while an insert is
+   * in flight (concurrent requests, a burst of `createTask` calls) are inserted together in the
+   * next one: one statement on Postgres, one transaction on SQLite, one commit for all. A batch
+   * that fails is retried task by task, so each caller gets its own task's outcome.
+   */
+  createTask(task: NewTask, now: number): Promise<CreateTaskResult> {
+    if (task.idempotencyKey !== null || task.steps.length > MAX_BATCHED_STEPS) {
+      return this.createOne(task, now);
+    }
+    return new Promise((resolve, reject) => {
+      this.createQueue.push({ task, now, resolve, reject });
+      if (!this.creating) {
+        this.creating = true;
+        setImmediate(() => void this.flushCreates());
+      }
+    });
+  }
+
+  private async flushCreates(): Promise<void> {
+    try {
+      while (this.createQueue.length > 0) {
+        let steps = 0;
+        let n = 0;
+        while (n < this.createQueue.length && n < 100 && steps < MAX_BATCHED_STEPS) {
+          steps += this.createQueue[n].task.steps.length;
+          n++;
+        }
+        const batch = this.createQueue.splice(0, n);
+        const rows = batch.map((b) => taskRows(b.task, b.now));
+        try {
+          await this.insertTasks(rows);
+        } catch {
+          for (const b of batch) {
+            this.createOne(b.task, b.now).then(
+              (r) => b.resolve(r),
+              (err: unknown) => b.reject(err),
+            );
+          }
+          continue;
+        }
+        rows.forEach((r, i) => batch[i].resolve({ task: taskFromRow(r.task), created: true }));
+      }
+    } finally {
+      this.creating = false;
+    }
+  }
+
+  /** Inserts new tasks (no idempotency keys) with their steps and first transitions. */
+  private async insertTasks(rows: ReturnType<typeof taskRows>[]): Promise<void> {
+    const tasks = rows.map((r) => r.task);
+    const stepRows = rows.flatMap((r) => r.steps);
+    const transitions = rows.flatMap((r) => r.transitions);
+    if (this.capabilities.dialect === 'postgres') {
+      // One statement: one round trip, one commit, no BEGIN. The steps' foreign keys are
+      // checked at its end, when the task rows of the first CTE are there.
+      const t = insertSql(TABLES.tasks, tasks);
+      const tr = insertSql(TABLES.transitions, transitions);
+      if (stepRows.length === 0) {
+        await this.knex.raw(`WITH t AS (${t.sql}) ${tr.sql}`, [
+          ...t.bindings,
+          ...tr.bindings,
+        ] as Knex.Value[]);
+        return;
+      }
+      const st = insertSql(TABLES.steps, stepRows);
+      await this.knex.raw(`WITH t AS (${t.sql}), s AS (${st.sql}) ${tr.sql}`, [
+        ...t.bindings,
+        ...st.bindings,
+        ...tr.bindings,
+      ] as Knex.Value[]);
+      return;
+    }
+    await inTransaction(this.knex, 'sqlite', async (x) => {
+      await insertAll(x, TABLES.tasks, tasks);
+      await insertAll(x, TABLES.steps, stepRows);
+      await insertAll(x, TABLES.transitions, transitions);
+    });
+  }
+
+  /** Creates one task in a transaction of its own (idempotency keys, large tasks, retries). */
+  private createOne(task: NewTask, now: number): Promise<CreateTaskResult> {
+    const rows = taskRows(task, now);
+    return inTransaction(this.knex, this.capabilities.dialect, async (x) => {
+      const t = insertSql(TABLES.tasks, [rows.task]);
       if (task.idempotencyKey !== null) {
         // The unique index decides between concurrent duplicates: the loser inserts nothing
         // (after waiting for the winner's commit on Postgres) and reads the winner's task.
-        const inserted = await trx(TABLES.tasks)
-          .insert(row)
-          .onConflict('idempotency_key')
-          .ignore()
-          .returning('id');
+        const inserted = await x.all(
+          `${t.sql} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+          t.bindings,
+        );
         if (inserted.length === 0) {
-          const existing = await trx(TABLES.tasks)
-            .where('idempotency_key', task.idempotencyKey)
-            .first();
+          const [existing] = await x.all(
+            `SELECT * FROM ${TABLES.tasks} WHERE idempotency_key = ?`,
+            [task.idempotencyKey],
+          );
           const found = taskFromRow(existing);
           if (found.requestHash !== task.requestHash) {
             throw new ConflictError(
@@ -118,29 +241,11 @@ export class KnexStorage implements Storage {
           return { task: found, created: false };
         }
       } else {
-        await trx(TABLES.tasks).insert(row);
+        await x.all(t.sql, t.bindings);
       }
-      const stepRows = task.steps.map((s) => ({
-        task_id: task.id,
-        name: s.name,
-        position: s.position,
-        handler_key: `${task.namespace}.${task.name}@${task.version}`,
-        status: s.status,
-        depends_on: toJson(s.dependsOn),
-        pending_parents: s.pendingParents,
-        ready_at: s.status === 'pending' && s.pendingParents === 0 ? now : null,
-        max_attempts: s.maxAttempts,
-        skippable: s.skippable,
-        completed_at: s.status === 'skipped' ? now : null,
-        created_at: now,
-        updated_at: now,
-      }));
-      await insertRows(trx, TABLES.steps, stepRows);
-      await insertRows(trx, TABLES.transitions, [
-        transitionRow(task.id, null, null, 'pending', now),
-        ...task.steps.map((s) => transitionRow(task.id, s.name, null, s.status, now)),
-      ]);
-      return { task: taskFromRow(row), created: true };
+      await insertAll(x, TABLES.steps, rows.steps);
+      await insertAll(x, TABLES.transitions, rows.transitions);
+      return { task: taskFromRow(rows.task), created: true };
     });
   }
 
@@ -269,6 +374,12 @@ export class KnexStorage implements Storage {
     now: number,
     leaseMs: number,
   ): Promise<ClaimResult> {
+    if (this.capabilities.dialect === 'postgres') {
+      if (handlerKeys.length === 0 || limit <= 0) {
+        return Promise.resolve({ steps: [], startedTaskIds: [] });
+      }
+      return claimStepsPg(this.knex, owner, handlerKeys, limit, now, leaseMs);
+    }
     return steps.claimSteps(this.knex, this.capabilities, owner, handlerKeys, limit, now, leaseMs);
   }
 
@@ -286,6 +397,9 @@ export class KnexStorage implements Storage {
   }
 
   finishAttempts(items: FinishItem[], now: number, eager?: EagerClaim): Promise<StepWriteResult[]> {
+    if (this.capabilities.dialect === 'postgres') {
+      return finishAttemptsPg(this.knex, items, now, eager);
+    }
     return finishAttempts(this.knex, this.capabilities.dialect, items, now, eager);
   }
 
@@ -294,18 +408,25 @@ export class KnexStorage implements Storage {
     const tasks = new Map<string, TaskRecord>();
     const results = new Map<string, Map<string, Json | null>>();
     if (ids.length === 0) return { tasks, results };
-    const [taskRows, stepRows] = await Promise.all([
-      this.knex(TABLES.tasks).whereIn('id', ids),
-      this.knex(TABLES.steps)
-        .select('task_id', 'name', 'results')
-        .whereIn('task_id', ids)
-        .whereIn('status', ['complete', 'skipped', 'resolved_manually']),
-    ]);
-    for (const r of taskRows) tasks.set(r.id, taskFromRow(r));
+    const list = ids.map(() => '?').join(', ');
+    const [taskRows, stepRows] = await withExec(this.knex, this.capabilities.dialect, (x) =>
+      Promise.all([
+        x.all(`SELECT * FROM ${TABLES.tasks} WHERE id IN (${list})`, ids),
+        x.all(
+          `SELECT task_id, name, results FROM ${TABLES.steps}
+           WHERE task_id IN (${list}) AND status IN ('complete', 'skipped', 'resolved_manually')`,
+          ids,
+        ),
+      ]),
+    );
+    for (const r of taskRows) tasks.set(r.id as string, taskFromRow(r));
     for (const r of stepRows) {
-      const m = results.get(r.task_id) ?? new Map<string, Json | null>();
-      m.set(r.name, r.results === null ? null : (JSON.parse(r.results) as Json));
-      results.set(r.task_id, m);
+      const m = results.get(r.task_id as string) ?? new Map<string, Json | null>();
+      m.set(
+        r.name as string,
+        r.results === null ? null : (JSON.parse(r.results as string) as Json),
+      );
+      results.set(r.task_id as string, m);
     }
     return { tasks, results };
   }

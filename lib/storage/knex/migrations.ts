@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { pgFunctionsSql } from './pgFunctions';
 
 /**
  * Tasker's schema, shipped in code. Migrations are applied by {@link applyMigrations}, which
@@ -92,7 +93,24 @@ export const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    // Postgres only: the claim and the batched completion as functions (see pgFunctions.ts).
+    // Later changes to them come as new migrations that CREATE OR REPLACE them.
+    name: '0002_postgres_functions',
+    async up(trx) {
+      if (!isPostgres(trx)) return;
+      for (const sql of pgFunctionsSql()) await trx.raw(sql);
+    },
+  },
 ];
+
+function isPostgres(k: Knex | Knex.Transaction): boolean {
+  const client = k.client as { config?: { client?: unknown }; dialect?: string };
+  return (
+    client.dialect === 'postgresql' ||
+    ['pg', 'postgres', 'postgresql'].includes(String(client.config?.client))
+  );
+}
 
 function isBusy(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code ?? '';

@@ -8,14 +8,15 @@ import type {
   StorageCapabilities,
 } from '../types';
 import { insertRows, transaction } from './tx';
+import { inTransaction, insertAll, type Exec } from './exec';
 import { TABLES } from './migrations';
 import { advanceTask, lockTaskRow } from './progress';
 import { stepFromRow, toJson, transitionRow } from './rows';
 
 /**
- * Claims claimable steps. The candidate query reads only the partial index on `ready_at`
- * (rows that are claimable or scheduled); on Postgres `FOR UPDATE SKIP LOCKED` lets several
- * processes claim at once without waiting on each other. Each claim bumps the fencing token.
+ * Claims claimable steps on SQLite (Postgres: `tasker_claim_steps` in pgFunctions.ts, with
+ * `FOR UPDATE SKIP LOCKED`). The candidate query reads only the partial index on `ready_at`
+ * (rows that are claimable or scheduled). Each claim bumps the fencing token.
  */
 export async function claimSteps(
   knex: Knex,
@@ -28,110 +29,67 @@ export async function claimSteps(
 ): Promise<ClaimResult> {
   const none: ClaimResult = { steps: [], startedTaskIds: [] };
   if (handlerKeys.length === 0 || limit <= 0) return none;
-  if (caps.dialect === 'postgres')
-    return claimStepsPg(knex, owner, handlerKeys, limit, now, leaseMs);
   // SQLite: one writer, so no SKIP LOCKED; UPDATE ... RETURNING keeps it to four statements.
-  return transaction(knex, async (trx) => {
-    const picked: { id: number; status: string; ready_at: number }[] = await trx(TABLES.steps)
-      .select('id', 'status', 'ready_at')
-      .whereNotNull('ready_at')
-      .where('ready_at', '<=', now)
-      .whereIn('handler_key', handlerKeys)
-      .orderBy('ready_at')
-      .limit(limit);
-    if (picked.length === 0) return none;
-    const ids = picked.map((p) => Number(p.id));
-    const rows: Record<string, unknown>[] = await trx.raw(
-      `UPDATE ${TABLES.steps} SET status = 'in_progress', attempts = attempts + 1,
-         fence = fence + 1, lease_owner = ?, lease_expires_at = ?, ready_at = NULL,
-         next_retry_at = NULL, started_at = COALESCE(started_at, ?), updated_at = ?
-       WHERE id IN (${ids.map(() => '?').join(', ')}) RETURNING *`,
-      [owner, now + leaseMs, now, now, ...ids],
-    );
-    const before = new Map(picked.map((p) => [Number(p.id), p]));
-    const claimed: ClaimedStep[] = rows.map((r) => {
-      const step = stepFromRow(r);
-      return { ...step, claimedReadyAt: Number(before.get(step.id)?.ready_at) };
-    });
-    const taskIds = [...new Set(claimed.map((c) => c.taskId))];
-    const started: { id: string }[] = await trx.raw(
-      `UPDATE ${TABLES.tasks} SET status = 'in_progress', started_at = COALESCE(started_at, ?),
-         updated_at = ?
-       WHERE status = 'pending' AND id IN (${taskIds.map(() => '?').join(', ')}) RETURNING id`,
-      [now, now, ...taskIds],
-    );
-    await insertRows(trx, TABLES.transitions, [
-      ...claimed.map((c) =>
-        transitionRow(
-          c.taskId,
-          c.name,
-          before.get(c.id)?.status ?? null,
-          'in_progress',
-          now,
-          c.attempts,
-        ),
-      ),
-      ...started.map((t) => transitionRow(t.id, null, 'pending', 'in_progress', now)),
-    ]);
-    return {
-      steps: claimed.sort((a, b) => a.id - b.id),
-      startedTaskIds: started.map((t) => t.id),
-    };
-  });
+  return inTransaction(knex, caps.dialect, (x) =>
+    claimWith(x, owner, handlerKeys, limit, now, leaseMs),
+  );
 }
 
-/**
- * The Postgres claim in one statement (one round trip, atomic without BEGIN/COMMIT): pick with
- * SKIP LOCKED, lease, record the transitions, and start pending tasks whose row is not locked.
- */
-async function claimStepsPg(
-  knex: Knex,
+/** The SQLite claim's statements, inside the caller's transaction. */
+export async function claimWith(
+  x: Exec,
   owner: string,
   handlerKeys: string[],
   limit: number,
   now: number,
   leaseMs: number,
 ): Promise<ClaimResult> {
-  const s = TABLES.steps;
-  const t = TABLES.tasks;
-  const tr = TABLES.transitions;
-  const keys = handlerKeys.map(() => '?').join(', ');
-  const res = await knex.raw(
-    `WITH picked AS (
-       SELECT id, status, ready_at FROM ${s}
-       WHERE ready_at IS NOT NULL AND ready_at <= CAST(? AS bigint) AND handler_key IN (${keys})
-       ORDER BY ready_at LIMIT ? FOR UPDATE SKIP LOCKED
-     ), claimed AS (
-       UPDATE ${s} SET status = 'in_progress', attempts = ${s}.attempts + 1, fence = ${s}.fence + 1,
-         lease_owner = ?, lease_expires_at = CAST(? AS bigint), ready_at = NULL,
-         next_retry_at = NULL, started_at = COALESCE(${s}.started_at, CAST(? AS bigint)),
-         updated_at = CAST(? AS bigint)
-       FROM picked WHERE ${s}.id = picked.id
-       RETURNING ${s}.*, picked.status AS prev_status, picked.ready_at AS prev_ready_at
-     ), step_tr AS (
-       INSERT INTO ${tr} (task_id, step_name, from_status, to_status, attempt, at)
-       SELECT task_id, name, prev_status, 'in_progress', attempts, CAST(? AS bigint) FROM claimed
-     ), started AS (
-       UPDATE ${t} SET status = 'in_progress', started_at = COALESCE(started_at, CAST(? AS bigint)),
-         updated_at = CAST(? AS bigint)
-       WHERE id IN (
-         SELECT id FROM ${t} WHERE status = 'pending' AND id IN (SELECT task_id FROM claimed)
-         FOR UPDATE SKIP LOCKED
-       )
-       RETURNING id
-     ), task_tr AS (
-       INSERT INTO ${tr} (task_id, step_name, from_status, to_status, at)
-       SELECT id, NULL, 'pending', 'in_progress', CAST(? AS bigint) FROM started
-     )
-     SELECT claimed.*, (SELECT COALESCE(json_agg(id), '[]'::json) FROM started) AS started_ids
-     FROM claimed ORDER BY claimed.id`,
-    [now, ...handlerKeys, limit, owner, now + leaseMs, now, now, now, now, now, now],
+  const none: ClaimResult = { steps: [], startedTaskIds: [] };
+  if (handlerKeys.length === 0 || limit <= 0) return none;
+  const picked = await x.all(
+    `SELECT id, status, ready_at FROM ${TABLES.steps}
+     WHERE ready_at IS NOT NULL AND ready_at <= ?
+       AND handler_key IN (${handlerKeys.map(() => '?').join(', ')})
+     ORDER BY ready_at LIMIT ?`,
+    [now, ...handlerKeys, limit],
   );
-  const rows = (res as { rows: Record<string, unknown>[] }).rows;
-  if (rows.length === 0) return { steps: [], startedTaskIds: [] };
+  if (picked.length === 0) return none;
+  const ids = picked.map((p) => Number(p.id));
+  const rows = await x.all(
+    `UPDATE ${TABLES.steps} SET status = 'in_progress', attempts = attempts + 1,
+       fence = fence + 1, lease_owner = ?, lease_expires_at = ?, ready_at = NULL,
+       next_retry_at = NULL, started_at = COALESCE(started_at, ?), updated_at = ?
+     WHERE id IN (${ids.map(() => '?').join(', ')}) RETURNING *`,
+    [owner, now + leaseMs, now, now, ...ids],
+  );
+  const before = new Map(picked.map((p) => [Number(p.id), p]));
+  const claimed: ClaimedStep[] = rows.map((r) => {
+    const step = stepFromRow(r);
+    return { ...step, claimedReadyAt: Number(before.get(step.id)?.ready_at) };
+  });
+  const taskIds = [...new Set(claimed.map((c) => c.taskId))];
+  const started = await x.all(
+    `UPDATE ${TABLES.tasks} SET status = 'in_progress', started_at = COALESCE(started_at, ?),
+       updated_at = ?
+     WHERE status = 'pending' AND id IN (${taskIds.map(() => '?').join(', ')}) RETURNING id`,
+    [now, now, ...taskIds],
+  );
+  await insertAll(x, TABLES.transitions, [
+    ...claimed.map((c) =>
+      transitionRow(
+        c.taskId,
+        c.name,
+        (before.get(c.id)?.status as string | undefined) ?? null,
+        'in_progress',
+        now,
+        c.attempts,
+      ),
+    ),
+    ...started.map((t) => transitionRow(t.id as string, null, 'pending', 'in_progress', now)),
+  ]);
   return {
-    steps: rows.map((r) => ({ ...stepFromRow(r), claimedReadyAt: Number(r.prev_ready_at) })),
-    startedTaskIds: rows[0].started_ids as string[],
+    steps: claimed.sort((a, b) => a.id - b.id),
+    startedTaskIds: started.map((t) => t.id as string),
   };
 }
 
