@@ -10,6 +10,12 @@ import { channelFor, PgNotifier, type Notice } from './notifier';
 import { runAttempt, type AttemptReport } from './runAttempt';
 import type { Knex } from 'knex';
 
+/**
+ * Completion batches written at once. A second writer sends the next batch while the first
+ * waits for its commit, so a worker is not held to one database round trip at a time.
+ */
+const WRITERS = 2;
+
 /** Why a running attempt's signal fired. */
 export type AbortReason = 'timeout' | 'cancelled' | 'lease_lost' | 'shutdown';
 
@@ -54,7 +60,9 @@ export class Engine implements TaskControl {
   private reclaimTimer: NodeJS.Timeout | null = null;
   private notifier: PgNotifier | null = null;
   private readonly writeQueue: PendingWrite[] = [];
-  private writing = false;
+  /** Completion batches being written (at most WRITERS at once), and whether one is scheduled. */
+  private writers = 0;
+  private writeScheduled = false;
   /** Free slots a claim in flight may fill, and those a completion batch in flight may fill. */
   private pumpReserved = 0;
   private eagerReserved = 0;
@@ -135,7 +143,11 @@ export class Engine implements TaskControl {
         if (free <= 0 || this.closing) break;
         const now = Date.now();
         this.pumpReserved = Math.max(0, free);
-        const { steps, startedTaskIds } = await this.storage.claimSteps(
+        const {
+          steps,
+          startedTaskIds,
+          inputs: read,
+        } = await this.storage.claimSteps(
           this.workerId,
           [...this.handlers.keys()],
           free,
@@ -148,8 +160,8 @@ export class Engine implements TaskControl {
           if (step) this.emitStarted(step);
         }
         if (steps.length > 0) {
-          // One read per claim, not per step: the tasks and their finished steps' results.
-          const inputs = await this.storage.loadAttemptInputs(steps.map((s) => s.taskId));
+          // The tasks and their finished steps' results: read with the claim, or once per claim.
+          const inputs = read ?? (await this.storage.loadAttemptInputs(steps.map((s) => s.taskId)));
           for (const step of steps) {
             this.launch(step, inputs.tasks.get(step.taskId), inputs.results.get(step.taskId));
           }
@@ -245,30 +257,47 @@ export class Engine implements TaskControl {
   ): Promise<StepWriteResult> {
     return new Promise((resolve, reject) => {
       this.writeQueue.push({ item, task, finished, resolve, reject });
-      if (!this.writing) {
-        // Started after this turn of the event loop, so attempts finishing in the same turn
-        // share the transaction (and its commit).
-        this.writing = true;
-        setImmediate(() => void this.flushWrites());
-      }
+      this.scheduleWrite();
     });
   }
 
+  /**
+   * Starts a writer after this turn of the event loop (attempts finishing in the same turn share
+   * its transaction and commit), unless WRITERS are busy: then the queue waits for one of them.
+   */
+  private scheduleWrite(): void {
+    if (this.writeScheduled || this.writers >= WRITERS || this.writeQueue.length === 0) return;
+    this.writeScheduled = true;
+    this.writers++;
+    setImmediate(() => {
+      this.writeScheduled = false;
+      void this.flushWrites();
+    });
+  }
+
+  /** True while completions are queued or being written. */
+  private get writing(): boolean {
+    return this.writers > 0 || this.writeQueue.length > 0;
+  }
+
   private async flushWrites(): Promise<void> {
-    this.writing = true;
     try {
       while (this.writeQueue.length > 0) {
         const batch = this.writeQueue.splice(0, 200);
+        let free = 0;
         try {
           // The batch's own attempts still count as running: their slots free up after this.
           // The write claims for them: the released children first, then other ready steps
           // (the claim the loop would make next), so a busy worker refills its slots without
           // a claim round trip of its own.
-          const free = Math.max(
+          free = Math.max(
             0,
-            this.config.worker.concurrency - (this.running.size - batch.length) - this.pumpReserved,
+            this.config.worker.concurrency -
+              (this.running.size - batch.length) -
+              this.pumpReserved -
+              this.eagerReserved,
           );
-          this.eagerReserved = free;
+          this.eagerReserved += free;
           const results = await this.storage.finishAttempts(
             batch.map((b) => b.item),
             Date.now(),
@@ -278,20 +307,27 @@ export class Engine implements TaskControl {
                   owner: this.workerId,
                   leaseMs: this.config.worker.leaseMs,
                   limit: free,
-                  ...(process.env.NOREFILL ? {} : { handlerKeys: [...this.handlers.keys()] }),
+                  handlerKeys: [...this.handlers.keys()],
                 },
           );
-          await this.launchEager(batch, results);
           batch.forEach((b, i) => b.resolve(results[i]));
+          // The finished attempts' events (step.completed, task.completed) go out before their
+          // children start, so listeners see them in causal order; the children's slots stay
+          // reserved meanwhile.
+          await new Promise((r) => setImmediate(r));
+          await this.launchEager(batch, results);
         } catch (err) {
           // Nothing was written: the steps stay leased and are retried when the lease expires.
           for (const b of batch) b.reject(err);
         } finally {
-          this.eagerReserved = 0;
+          this.eagerReserved -= free;
         }
+        // Another writer may take what queued up meanwhile while this one writes the rest.
+        this.scheduleWrite();
       }
     } finally {
-      this.writing = false;
+      this.writers--;
+      this.scheduleWrite();
     }
   }
 
@@ -329,7 +365,16 @@ export class Engine implements TaskControl {
       known.set(b.item.step.taskId, k);
     });
     const missing: ClaimedStep[] = [];
+    for (const step of refill?.inputs ? refill.steps : []) {
+      this.launch(
+        step,
+        refill!.inputs!.tasks.get(step.taskId),
+        refill!.inputs!.results.get(step.taskId),
+      );
+    }
+    const fromRefill = new Set(refill?.inputs ? refill.steps : []);
     for (const step of claimed) {
+      if (fromRefill.has(step)) continue;
       const k = known.get(step.taskId);
       const parents =
         this.handlers.get(step.handlerKey)?.stepsByName.get(step.name)?.dependsOn ?? [];

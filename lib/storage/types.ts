@@ -132,6 +132,11 @@ export interface ClaimResult {
   steps: ClaimedStep[];
   /** Tasks that moved from pending to in_progress with this claim. */
   startedTaskIds: string[];
+  /**
+   * The claimed steps' tasks and their finished steps' results, read with the claim (saves
+   * {@link Storage.loadAttemptInputs}); absent when the storage does not read them.
+   */
+  inputs?: AttemptInputs;
 }
 
 /** How a finished attempt is written back. */

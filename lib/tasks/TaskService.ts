@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import type { ValidateFunction } from 'ajv';
 import semver from 'semver';
 import { handlerNotFound, taskNotFound, ValidationError } from '../errors';
@@ -138,7 +139,9 @@ export class TaskService {
       .digest('hex');
     const { task, created } = await this.storage.createTask(
       {
-        id: randomUUID(),
+        // UUIDv7: time-ordered, so the indexes keyed by task id grow at one end instead of
+        // touching a random page per insert (fewer pages written per commit on both databases).
+        id: uuidv7(),
         namespace: handler.namespace,
         name: handler.name,
         version: handler.version,

@@ -26,6 +26,7 @@ import * as steps from './stepQueries';
 import { finishAttempts, type EagerClaim, type FinishItem } from './batchFinish';
 import * as control from './controlQueries';
 import { claimStepsPg, finishAttemptsPg } from './pgFunctions';
+import { readAttemptInputs } from './inputs';
 
 /** Task counts up to this are exact; above it GET /tasks reports an estimate (see docs/api.md). */
 export const EXACT_COUNT_LIMIT = 10_000;
@@ -403,32 +404,8 @@ export class KnexStorage implements Storage {
     return finishAttempts(this.knex, this.capabilities.dialect, items, now, eager);
   }
 
-  async loadAttemptInputs(taskIds: string[]): Promise<AttemptInputs> {
-    const ids = [...new Set(taskIds)];
-    const tasks = new Map<string, TaskRecord>();
-    const results = new Map<string, Map<string, Json | null>>();
-    if (ids.length === 0) return { tasks, results };
-    const list = ids.map(() => '?').join(', ');
-    const [taskRows, stepRows] = await withExec(this.knex, this.capabilities.dialect, (x) =>
-      Promise.all([
-        x.all(`SELECT * FROM ${TABLES.tasks} WHERE id IN (${list})`, ids),
-        x.all(
-          `SELECT task_id, name, results FROM ${TABLES.steps}
-           WHERE task_id IN (${list}) AND status IN ('complete', 'skipped', 'resolved_manually')`,
-          ids,
-        ),
-      ]),
-    );
-    for (const r of taskRows) tasks.set(r.id as string, taskFromRow(r));
-    for (const r of stepRows) {
-      const m = results.get(r.task_id as string) ?? new Map<string, Json | null>();
-      m.set(
-        r.name as string,
-        r.results === null ? null : (JSON.parse(r.results as string) as Json),
-      );
-      results.set(r.task_id as string, m);
-    }
-    return { tasks, results };
+  loadAttemptInputs(taskIds: string[]): Promise<AttemptInputs> {
+    return withExec(this.knex, this.capabilities.dialect, (x) => readAttemptInputs(x, taskIds));
   }
 
   reclaimExpired(now: number): Promise<number[]> {

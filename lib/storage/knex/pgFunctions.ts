@@ -4,6 +4,8 @@ import type { ClaimedStep, ClaimResult, StepWriteResult } from '../types';
 import { batchResults, plannedStatus, type EagerClaim, type FinishItem } from './batchFinish';
 import { TABLES } from './migrations';
 import { stepFromRow, toJson } from './rows';
+import { inputsFromRows } from './inputs';
+import type { Row } from './exec';
 
 /**
  * The engine's two hot operations on Postgres, as PL/pgSQL functions created by migration
@@ -160,6 +162,9 @@ export function pgFunctionsSql(): string[] {
   DECLARE
     r_steps json;
     r_started json;
+    r_task_ids text[];
+    r_tasks json;
+    r_results json;
   BEGIN
     WITH picked AS (
       SELECT id, status, ready_at FROM ${S}
@@ -192,9 +197,19 @@ export function pgFunctionsSql(): string[] {
       SELECT id, NULL, 'pending', 'in_progress', p_now FROM started
     )
     SELECT (SELECT COALESCE(json_agg(claimed ORDER BY claimed.id), '[]'::json) FROM claimed),
-      (SELECT COALESCE(json_agg(id), '[]'::json) FROM started)
-    INTO r_steps, r_started;
-    RETURN json_build_object('steps', r_steps, 'started', r_started);
+      (SELECT COALESCE(json_agg(id), '[]'::json) FROM started),
+      (SELECT array_agg(DISTINCT task_id) FROM claimed)
+    INTO r_steps, r_started, r_task_ids;
+    -- What the attempts need besides the rows: their tasks and the finished steps' results
+    -- (read after the claim, so a task started here shows in_progress).
+    SELECT (SELECT COALESCE(json_agg(t), '[]'::json) FROM ${T} t WHERE t.id = ANY (r_task_ids)),
+      (SELECT COALESCE(json_agg(json_build_object('task_id', s.task_id, 'name', s.name,
+                                                  'results', s.results)), '[]'::json)
+       FROM ${S} s WHERE s.task_id = ANY (r_task_ids)
+         AND s.status IN ('complete', 'skipped', 'resolved_manually'))
+    INTO r_tasks, r_results;
+    RETURN json_build_object('steps', r_steps, 'started', r_started, 'tasks', r_tasks,
+      'results', r_results);
   END
   $fn$`,
   ];
@@ -257,6 +272,7 @@ function claimFromJson(r: Record<string, unknown>): ClaimResult {
       claimedReadyAt: Number(row.prev_ready_at),
     })),
     startedTaskIds: r.started as string[],
+    inputs: inputsFromRows(r.tasks as Row[], r.results as Row[]),
   };
 }
 

@@ -9,6 +9,7 @@ import type {
 } from '../types';
 import { insertRows, transaction } from './tx';
 import { inTransaction, insertAll, type Exec } from './exec';
+import { readAttemptInputs } from './inputs';
 import { TABLES } from './migrations';
 import { advanceTask, lockTaskRow } from './progress';
 import { stepFromRow, toJson, transitionRow } from './rows';
@@ -90,6 +91,7 @@ export async function claimWith(
   return {
     steps: claimed.sort((a, b) => a.id - b.id),
     startedTaskIds: started.map((t) => t.id as string),
+    inputs: await readAttemptInputs(x, taskIds),
   };
 }
 
