@@ -141,7 +141,16 @@ export function createRouter(deps: RouterDeps): Router {
         return route.handle(req, api);
       })
       .then((result) => {
-        res.status(result.status).json(result.body);
+        if (result.serialized) {
+          // Express skips its own ETag when one is set, and still answers 304 to a match.
+          res
+            .status(result.status)
+            .set('ETag', result.serialized.etag)
+            .type('application/json; charset=utf-8')
+            .send(result.serialized.json);
+        } else {
+          res.status(result.status).json(result.body);
+        }
       })
       .catch(next);
   };

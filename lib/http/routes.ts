@@ -1,3 +1,4 @@
+import etag from 'etag';
 /**
  * The route table of the REST API. Each route names its permission, query and body schemas and
  * responses; the router (router.ts) and the OpenAPI document (openapi.ts) are both built from
@@ -45,6 +46,8 @@ export interface RouteApi {
 export interface RouteResult {
   status: number;
   body: unknown;
+  /** The body already serialised, with its ETag, for answers cached between requests. */
+  serialized?: { json: string; etag: string };
 }
 
 /** One route of the API. */
@@ -71,7 +74,10 @@ async function loadTask(req: Request, api: RouteApi): Promise<TaskRecord> {
   return task;
 }
 
-const namespaceListCache = new WeakMap<HandlerRegistry, { revision: number; body: unknown }>();
+const namespaceListCache = new WeakMap<
+  HandlerRegistry,
+  { revision: number; body: unknown; serialized: { json: string; etag: string } }
+>();
 
 /** Every route of the REST API. */
 export const ROUTES: RouteDef[] = [
@@ -86,16 +92,20 @@ export const ROUTES: RouteDef[] = [
     responses: { 200: 'NamespaceList' },
     async handle(_req, api) {
       await api.authorize({});
-      // The catalogue changes only when a handler is registered: build it once per revision.
+      // The catalogue changes only when a handler is registered: build it, serialise it and
+      // hash its ETag once per revision.
       let cached = namespaceListCache.get(api.registry);
       if (!cached || cached.revision !== api.registry.revision) {
+        const body = { namespaces: api.registry.namespaces().map(presentNamespace) };
+        const json = JSON.stringify(body);
         cached = {
           revision: api.registry.revision,
-          body: { namespaces: api.registry.namespaces().map(presentNamespace) },
+          body,
+          serialized: { json, etag: etag(json, { weak: true }) },
         };
         namespaceListCache.set(api.registry, cached);
       }
-      return { status: 200, body: cached.body };
+      return { status: 200, body: cached.body, serialized: cached.serialized };
     },
   },
   {

@@ -88,6 +88,26 @@ forEachDatabase((db) => {
       }
     });
 
+    it('GET /handlers is JSON with an ETag, 304 on a match, and changes when a handler registers', async () => {
+      const first = await request(h.app).get('/tasker/handlers').expect(200);
+      expect(first.headers['content-type']).to.equal('application/json; charset=utf-8');
+      const tag = first.headers.etag;
+      expect(tag).to.match(/^W\/"[0-9a-f]+-[\w+/=-]+"$/);
+      await request(h.app).get('/tasker/handlers').set('If-None-Match', tag).expect(304);
+      h.tasker.registerHandler({
+        namespace: 'reports',
+        name: 'nightly',
+        version: '1.0.0',
+        steps: [{ name: 'run', handler: async () => ({}) }],
+      });
+      const after = await request(h.app)
+        .get('/tasker/handlers')
+        .set('If-None-Match', tag)
+        .expect(200);
+      expect(after.headers.etag).to.not.equal(tag);
+      expect(after.body.namespaces.map((n: { name: string }) => n.name)).to.include('reports');
+    });
+
     it('GET /handlers/payments gives each handler at its latest version with all versions', async () => {
       const res = await request(h.app).get('/tasker/handlers/payments').expect(200);
       expect(res.body.namespace).to.equal('payments');
