@@ -182,12 +182,17 @@ export function pgFunctionsSql(): string[] {
     tr AS (
       INSERT INTO ${TR} (task_id, step_name, from_status, to_status, attempt, at)
       SELECT task_id, name, prev_status, 'in_progress', attempts, p_now FROM claimed
-    ),
-    started AS (
+    )
+    SELECT (SELECT COALESCE(json_agg(claimed ORDER BY claimed.id), '[]'::json) FROM claimed),
+      (SELECT array_agg(DISTINCT task_id) FROM claimed)
+    INTO r_steps, r_task_ids;
+    -- Start the pending ones among their tasks, found by id: a backlog of pending tasks must
+    -- not be scanned (the status index would be, if the ids came from a CTE).
+    WITH started AS (
       UPDATE ${T} SET status = 'in_progress', started_at = COALESCE(started_at, p_now),
         updated_at = p_now
       WHERE id IN (
-        SELECT id FROM ${T} WHERE status = 'pending' AND id IN (SELECT task_id FROM claimed)
+        SELECT id FROM ${T} WHERE id = ANY (r_task_ids) AND status = 'pending'
         FOR UPDATE SKIP LOCKED
       )
       RETURNING id
@@ -196,10 +201,7 @@ export function pgFunctionsSql(): string[] {
       INSERT INTO ${TR} (task_id, step_name, from_status, to_status, at)
       SELECT id, NULL, 'pending', 'in_progress', p_now FROM started
     )
-    SELECT (SELECT COALESCE(json_agg(claimed ORDER BY claimed.id), '[]'::json) FROM claimed),
-      (SELECT COALESCE(json_agg(id), '[]'::json) FROM started),
-      (SELECT array_agg(DISTINCT task_id) FROM claimed)
-    INTO r_steps, r_started, r_task_ids;
+    SELECT COALESCE(json_agg(id), '[]'::json) FROM started INTO r_started;
     -- What the attempts need besides the rows: their tasks and the finished steps' results
     -- (read after the claim, so a task started here shows in_progress).
     SELECT (SELECT COALESCE(json_agg(t), '[]'::json) FROM ${T} t WHERE t.id = ANY (r_task_ids)),

@@ -69,10 +69,12 @@ export async function claimWith(
     return { ...step, claimedReadyAt: Number(before.get(step.id)?.ready_at) };
   });
   const taskIds = [...new Set(claimed.map((c) => c.taskId))];
+  // `+status` (SQLite's way to keep a term off the indexes): the tasks are found by id, never
+  // by scanning the status index through a backlog of pending tasks.
   const started = await x.all(
     `UPDATE ${TABLES.tasks} SET status = 'in_progress', started_at = COALESCE(started_at, ?),
        updated_at = ?
-     WHERE status = 'pending' AND id IN (${taskIds.map(() => '?').join(', ')}) RETURNING id`,
+     WHERE +status = 'pending' AND id IN (${taskIds.map(() => '?').join(', ')}) RETURNING id`,
     [now, now, ...taskIds],
   );
   await insertAll(x, TABLES.transitions, [
