@@ -315,7 +315,23 @@ export class Engine implements TaskControl {
           // children start, so listeners see them in causal order; the children's slots stay
           // reserved meanwhile.
           await new Promise((r) => setImmediate(r));
-          await this.launchEager(batch, results);
+          await this.launchEager(batch, results).catch((err: unknown) => {
+            // Written, but the steps it claimed could not be started: hand them back now
+            // rather than leave them leased until their lease expires.
+            this.logger.error({ err }, 'could not start the steps a completion batch claimed');
+            const claimed = results.flatMap((r) => [
+              ...(r.claimed ?? []),
+              ...(r.refill?.steps ?? []),
+            ]);
+            const stray = claimed.filter((c) => !this.running.has(c.id));
+            return this.storage
+              .releaseLeases(
+                this.workerId,
+                stray.map((c) => ({ id: c.id, fence: c.fence })),
+                Date.now(),
+              )
+              .catch(() => undefined);
+          });
         } catch (err) {
           // Nothing was written: the steps stay leased and are retried when the lease expires.
           for (const b of batch) b.reject(err);
