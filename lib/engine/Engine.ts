@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import type { ResolvedConfig } from '../config';
 import type { TaskerEvents, TaskerEventPayload } from '../events/TaskerEvents';
 import type { HandlerRegistry } from '../registry';
-import type { AttemptOutcome, ClaimedStep, Storage, StepWriteResult, TaskRecord } from '../storage';
+import type {
+  AttemptOutcome,
+  ClaimedStep,
+  ClaimResult,
+  Storage,
+  StepWriteResult,
+  TaskRecord,
+} from '../storage';
 import type { TaskControl } from '../http/routes';
 import type { Json, Logger, RegisteredHandler } from '../types';
 import { channelFor, PgNotifier, type Notice } from './notifier';
@@ -143,11 +150,7 @@ export class Engine implements TaskControl {
         if (free <= 0 || this.closing) break;
         const now = Date.now();
         this.pumpReserved = Math.max(0, free);
-        const {
-          steps,
-          startedTaskIds,
-          inputs: read,
-        } = await this.storage.claimSteps(
+        const claim = await this.storage.claimSteps(
           this.workerId,
           [...this.handlers.keys()],
           free,
@@ -155,17 +158,8 @@ export class Engine implements TaskControl {
           this.config.worker.leaseMs,
         );
         this.lastError = null;
-        for (const id of startedTaskIds) {
-          const step = steps.find((st) => st.taskId === id);
-          if (step) this.emitStarted(step);
-        }
-        if (steps.length > 0) {
-          // The tasks and their finished steps' results: read with the claim, or once per claim.
-          const inputs = read ?? (await this.storage.loadAttemptInputs(steps.map((s) => s.taskId)));
-          for (const step of steps) {
-            this.launch(step, inputs.tasks.get(step.taskId), inputs.results.get(step.taskId));
-          }
-        }
+        await this.launchClaim(claim);
+        const { steps } = claim;
         // Held until the claimed steps are running, so a completion batch cannot take their slots.
         this.pumpReserved = 0;
         if (steps.length === free) this.pumpAgain = true;
@@ -203,6 +197,22 @@ export class Engine implements TaskControl {
     );
     timer.unref();
     this.retryTimer = { at, timer };
+  }
+
+  /** Emits task.started for the tasks a claim started, and starts its steps. */
+  private async launchClaim(claim: ClaimResult): Promise<void> {
+    const { steps, startedTaskIds } = claim;
+    for (const id of startedTaskIds) {
+      const step = steps.find((st) => st.taskId === id);
+      if (step) this.emitStarted(step);
+    }
+    if (steps.length === 0) return;
+    // The tasks and their finished steps' results: read with the claim, or once per claim.
+    const inputs =
+      claim.inputs ?? (await this.storage.loadAttemptInputs(steps.map((s) => s.taskId)));
+    for (const step of steps) {
+      this.launch(step, inputs.tasks.get(step.taskId), inputs.results.get(step.taskId));
+    }
   }
 
   private launch(
@@ -350,23 +360,20 @@ export class Engine implements TaskControl {
   /** Starts the children a write claimed, with the inputs the batch already holds. */
   private async launchEager(batch: PendingWrite[], results: StepWriteResult[]): Promise<void> {
     const refill = results.at(-1)?.refill;
-    const claimed = [...results.flatMap((r) => r.claimed ?? []), ...(refill?.steps ?? [])];
-    if (claimed.length === 0) return;
+    const children = results.flatMap((r) => r.claimed ?? []);
+    if (children.length === 0 && !refill?.steps.length) return;
     if (this.closing) {
       // Shutting down: hand the children straight back for another worker.
       await this.storage
         .releaseLeases(
           this.workerId,
-          claimed.map((c) => ({ id: c.id, fence: c.fence })),
+          [...children, ...(refill?.steps ?? [])].map((c) => ({ id: c.id, fence: c.fence })),
           Date.now(),
         )
         .catch((err: unknown) => this.logger.warn({ err }, 'could not hand back claimed steps'));
       return;
     }
-    for (const id of refill?.startedTaskIds ?? []) {
-      const step = refill!.steps.find((st) => st.taskId === id);
-      if (step) this.emitStarted(step);
-    }
+    if (refill) await this.launchClaim(refill);
     const known = new Map<string, { task?: TaskRecord; finished: Map<string, Json | null> }>();
     batch.forEach((b, i) => {
       const k = known.get(b.item.step.taskId) ?? { task: b.task, finished: new Map(b.finished) };
@@ -381,16 +388,7 @@ export class Engine implements TaskControl {
       known.set(b.item.step.taskId, k);
     });
     const missing: ClaimedStep[] = [];
-    for (const step of refill?.inputs ? refill.steps : []) {
-      this.launch(
-        step,
-        refill!.inputs!.tasks.get(step.taskId),
-        refill!.inputs!.results.get(step.taskId),
-      );
-    }
-    const fromRefill = new Set(refill?.inputs ? refill.steps : []);
-    for (const step of claimed) {
-      if (fromRefill.has(step)) continue;
+    for (const step of children) {
       const k = known.get(step.taskId);
       const parents =
         this.handlers.get(step.handlerKey)?.stepsByName.get(step.name)?.dependsOn ?? [];

@@ -401,7 +401,7 @@ export class KnexStorage implements Storage {
     if (this.capabilities.dialect === 'postgres') {
       return finishAttemptsPg(this.knex, items, now, eager);
     }
-    return finishAttempts(this.knex, this.capabilities.dialect, items, now, eager);
+    return finishAttempts(this.knex, items, now, eager);
   }
 
   loadAttemptInputs(taskIds: string[]): Promise<AttemptInputs> {

@@ -40,20 +40,20 @@ function values(rows: Knex.Value[][], casts: string[]): { sql: string; bindings:
 }
 
 /**
- * Writes many finished attempts in one transaction with a fixed number of statements: one
+ * SQLite (Postgres: `finishAttemptsPg`, one function call). Writes many finished attempts in
+ * one transaction with a fixed number of statements: one
  * fenced UPDATE ... FROM (VALUES ...) for the steps, one for releasing their children, one read
  * and at most a few updates to settle the touched tasks, one insert for the transitions. This
  * is what lets a step cost far less than a transaction of its own under load.
  */
 export async function finishAttempts(
   knex: Knex,
-  dialect: 'sqlite' | 'postgres',
   items: FinishItem[],
   now: number,
   eager?: EagerClaim,
 ): Promise<StepWriteResult[]> {
   if (items.length === 0) return [];
-  return inTransaction(knex, dialect, (x) => writeBatch(x, items, now, eager));
+  return inTransaction(knex, 'sqlite', (x) => writeBatch(x, items, now, eager));
 }
 
 async function writeBatch(
@@ -62,12 +62,15 @@ async function writeBatch(
   now: number,
   eager?: EagerClaim,
 ): Promise<StepWriteResult[]> {
-  const dialect = x.dialect;
   const taskIds = [...new Set(items.map((i) => i.step.taskId))].sort();
-  // Lock order: task rows (sorted), then step rows, as everywhere else.
-  const lockSql = `SELECT id, status FROM ${TABLES.tasks} WHERE id IN (${taskIds.map(() => '?').join(', ')}) ORDER BY id${dialect === 'postgres' ? ' FOR UPDATE' : ''}`;
+  // The tasks' statuses, for settling them below (the write lock of BEGIN IMMEDIATE is held).
   const taskStatus = new Map<string, TaskStatus>(
-    (await x.all(lockSql, taskIds)).map((r) => [r.id as string, r.status as TaskStatus]),
+    (
+      await x.all(
+        `SELECT id, status FROM ${TABLES.tasks} WHERE id IN (${taskIds.map(() => '?').join(', ')})`,
+        taskIds,
+      )
+    ).map((r) => [r.id as string, r.status as TaskStatus]),
   );
 
   const planned = items.map((i) => {

@@ -88,7 +88,8 @@ interface Pool {
   releaseConnection(conn: unknown): Promise<unknown>;
 }
 
-function poolOf(knex: Knex): Pool {
+/** Knex's pool of driver connections (a connection acquired here is the caller's alone). */
+export function poolOf(knex: Knex): Pool {
   return knex.client as Pool;
 }
 

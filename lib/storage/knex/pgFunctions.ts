@@ -5,7 +5,8 @@ import { batchResults, plannedStatus, type EagerClaim, type FinishItem } from '.
 import { TABLES } from './migrations';
 import { stepFromRow, toJson } from './rows';
 import { inputsFromRows } from './inputs';
-import type { Row } from './exec';
+import { poolOf, type Row } from './exec';
+import { retryOnDeadlock } from './tx';
 
 /**
  * The engine's two hot operations on Postgres, as PL/pgSQL functions created by migration
@@ -223,35 +224,23 @@ interface PgClient {
   }>;
 }
 
-// Postgres aborts one side of a deadlock (40P01); the call did nothing and is safe to repeat.
-const RETRYABLE = new Set(['40P01', '40001']);
-
 /**
  * Calls one of the functions on a pooled node-postgres client as a named prepared statement
  * (Knex would expand the array arguments into lists). Retried on deadlock.
  */
 async function call(knex: Knex, fn: string, args: unknown[]): Promise<Record<string, unknown>> {
   const text = `SELECT ${fn}(${args.map((_, i) => `$${i + 1}`).join(', ')}) AS r`;
-  const pool = knex.client as {
-    acquireConnection(): Promise<PgClient>;
-    releaseConnection(conn: PgClient): Promise<unknown>;
-  };
-  for (let attempt = 1; ; attempt++) {
+  const pool = poolOf(knex);
+  return retryOnDeadlock(async () => {
+    knex.emit('query', { sql: text, bindings: args });
+    const conn = (await pool.acquireConnection()) as PgClient;
     try {
-      knex.emit('query', { sql: text, bindings: args });
-      const conn = await pool.acquireConnection();
-      try {
-        const res = await conn.query({ name: fn, text, values: args });
-        return res.rows[0].r as Record<string, unknown>;
-      } finally {
-        await pool.releaseConnection(conn);
-      }
-    } catch (err) {
-      const code = (err as { code?: string } | null)?.code;
-      if (attempt >= 5 || !code || !RETRYABLE.has(code)) throw err;
-      await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
+      const res = await conn.query({ name: fn, text, values: args });
+      return res.rows[0].r as Record<string, unknown>;
+    } finally {
+      await pool.releaseConnection(conn);
     }
-  }
+  });
 }
 
 /** Postgres `claimSteps`: one call of `tasker_claim_steps`. */

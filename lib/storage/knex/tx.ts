@@ -5,14 +5,19 @@ import type { Knex } from 'knex';
 const RETRYABLE = new Set(['40P01', '40001']);
 
 /** Runs `fn` in a transaction, retrying it a few times when Postgres reports a deadlock. */
-export async function transaction<T>(
+export function transaction<T>(
   knex: Knex,
   fn: (trx: Knex.Transaction) => Promise<T>,
   attempts = 5,
 ): Promise<T> {
+  return retryOnDeadlock(() => knex.transaction(fn), attempts);
+}
+
+/** Runs `op` (one transaction), again after a short pause when Postgres aborted it as a deadlock. */
+export async function retryOnDeadlock<T>(op: () => Promise<T>, attempts = 5): Promise<T> {
   for (let i = 1; ; i++) {
     try {
-      return await knex.transaction(fn);
+      return await op();
     } catch (err) {
       const code = (err as { code?: string } | null)?.code;
       if (i >= attempts || !code || !RETRYABLE.has(code)) throw err;
