@@ -124,7 +124,10 @@ export async function databaseRestart(o: DatabaseRestartOptions): Promise<Scenar
 
     let phase = 'warm-up';
     const exchanges: Stamped[] = [];
-    const probes: { at: number; status: number; phase: string; ms: number }[] = [];
+    // `phase` when a probe was sent and `endPhase` when it was answered: a probe sent just before
+    // an outage can wait through it (up to queryTimeoutMs) and answer 503 during the outage.
+    const probes: { at: number; status: number; phase: string; endPhase: string; ms: number }[] =
+      [];
     const call = async (what: string, method: string, path: string, body?: unknown) => {
       const at = Date.now();
       const p = phase;
@@ -159,7 +162,7 @@ export async function databaseRestart(o: DatabaseRestartOptions): Promise<Scenar
           const at = Date.now();
           const p = phase;
           const x = await c.request('GET', '/tasker/health/ready', undefined, o.hangMs);
-          probes.push({ at, status: x.status, phase: p, ms: x.ms });
+          probes.push({ at, status: x.status, phase: p, endPhase: phase, ms: x.ms });
           await sleep(200);
         }
       })(),
@@ -223,10 +226,10 @@ export async function databaseRestart(o: DatabaseRestartOptions): Promise<Scenar
 
     // Readiness turned 503 during (or right after) each outage.
     for (const [k, out] of outcomes.entries()) {
+      const during = (ph: string) =>
+        ph.startsWith(`outage ${k + 1} `) || ph.startsWith(`recovery ${k + 1} `);
       const seen = probes.filter(
-        (p) =>
-          (p.phase.startsWith(`outage ${k + 1} `) || p.phase.startsWith(`recovery ${k + 1} `)) &&
-          p.status === 503,
+        (p) => (during(p.phase) || during(p.endPhase)) && p.status === 503,
       );
       if (seen.length === 0) {
         throw new Error(`/health/ready never answered 503 during outage ${k + 1} (${out.outage})`);
